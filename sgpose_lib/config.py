@@ -1,0 +1,263 @@
+"""One typed configuration, read top to bottom, loaded from a profile of `params.yaml`.
+
+`params.yaml` holds named profiles (`smoke`, `cpu`, `paper`, ...). A profile is a nested mapping whose
+sections mirror the dataclasses below; every key is checked, and an unknown key or a bad value raises
+`ConfigError` naming it. Run-level choices (track, variant, radius, seed) are applied on top with
+`with_run()`.
+
+Units: `image_size` is (width, height) of the network input in pixels; `sigma` and `radius` are in
+pixels of a 64x48 heatmap (the paper's) and are scaled with the heatmap width for other input sizes.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+SGM_SITES = ("stage2", "stage3", "stage4", "final")
+TRACKS = ("mpii", "coco")
+REFERENCE_HEATMAP_WIDTH = 48  # the paper's 256x192 input gives a 64x48 heatmap
+
+
+@dataclass
+class ModelConfig:
+    preset: str = "hrnet_w32"        # width and stage layout, see sgpose_lib.model.PRESETS
+    num_joints: int = 17             # K heatmaps (17 COCO, 16 MPII); set from the track
+    sgm_sites: tuple[str, ...] = ()  # where the SGM is applied; () = plain HRNet
+    attention: str = "multiply"      # "multiply": y = x * s (Eq. 4); "residual": y = x * (1 + s)
+    pretrained: str = ""             # local path of ImageNet or pose weights; "" = official init
+
+
+@dataclass
+class DataConfig:
+    track: str = "mpii"                       # "mpii" (PCKh) or "coco" (OKS AP)
+    root: str = "data/prepared"               # folder holding the prepared annotation files
+    image_root: str = "data/embedded"         # image paths in the annotations are relative to it
+    train_ann: str = ""                       # "" = <root>/<track>_train.json
+    val_ann: str = ""                         # "" = <root>/<track>_val.json
+    image_size: tuple[int, int] = (192, 256)  # (width, height) of the input, pixels, COCO track
+    mpii_image_size: tuple[int, int] = (256, 256)  # (width, height) of the input, MPII track
+    sigma: float = 2.0                        # Gaussian std, pixels of a 64x48 heatmap (Eq. 3)
+    radius: float = 5.0                       # disc radius r, pixels of a 64x48 heatmap (Eq. 2)
+    scale_factor: float = 0.35                # random scale in [1 - f, 1 + f]
+    rotation_factor: float = 45.0             # random rotation in [-f, f] degrees ...
+    rotation_prob: float = 0.6                # ... applied with this probability (official)
+    flip: bool = True
+    half_body_prob: float = 0.3
+    half_body_min_joints: int = 8             # official NUM_JOINTS_HALF_BODY
+    padding: float = 1.25                     # box -> scale padding (official)
+    workers: int = 2
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(width, height) of the network input for this track, pixels."""
+        return tuple(self.mpii_image_size if self.track == "mpii" else self.image_size)
+
+    @property
+    def heatmap_size(self) -> tuple[int, int]:
+        """(width, height) of the heatmaps: 1/4 of the input."""
+        return (self.input_size[0] // 4, self.input_size[1] // 4)
+
+    @property
+    def heatmap_scale(self) -> float:
+        """Factor from 64x48-heatmap pixels to pixels of this heatmap."""
+        return self.heatmap_size[0] / REFERENCE_HEATMAP_WIDTH
+
+
+@dataclass
+class LossConfig:
+    lam: float = 0.002             # lambda of Eq. 7
+    dwa: str = "step"              # "step" (paper), "epoch" (MTAN), "off" (fixed weights w = 1)
+    temperature: float = 1.0       # T of Eq. 8 (paper: none, i.e. 1; MTAN: 2)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 210
+    batch_size: int = 32
+    lr: float = 1e-3
+    lr_steps: tuple[int, ...] = (170, 200)  # lr x lr_factor from these epochs on (0-based)
+    lr_factor: float = 0.1
+    seed: int = 0
+    device: str = "auto"           # "auto", "cpu", "cuda"
+    bf16: bool = False             # autocast to bfloat16 on CUDA
+    channels_last: bool = False
+    sync_bn: bool = False          # SyncBatchNorm under torchrun
+    threads: int = 0               # torch.set_num_threads; 0 = leave torch's default
+    val_every: int = 1             # validate every N epochs (and after the last)
+
+
+@dataclass
+class EvalConfig:
+    flip_test: bool = True
+    shift_heatmap: bool = True     # official SHIFT_HEATMAP: flipped heatmap moved by one pixel
+    batch_size: int = 64
+    boxes: str = "gt"              # "gt" or a path to a COCO detector-results JSON
+    in_vis_thre: float = 0.2       # official rescoring threshold
+    oks_thre: float = 0.9          # official OKS-NMS threshold
+    image_thre: float = 0.0        # detector boxes below this score are dropped
+
+
+@dataclass
+class Config:
+    profile: str = "paper"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    variant: str = "baseline"      # name of the variant this config was built for
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> "Config":
+        """Raise ConfigError for any value outside its domain."""
+        d, m = self.data, self.model
+        if d.track not in TRACKS:
+            raise ConfigError(f"data.track: {d.track!r} is not one of {TRACKS}")
+        w, h = d.input_size
+        if w <= 0 or h <= 0 or w % 32 or h % 32:
+            raise ConfigError(f"data.image_size: {w}x{h} must be positive multiples of 32 "
+                              "(HRNet fuses branches at strides 4 to 32)")
+        if d.sigma <= 0:
+            raise ConfigError(f"data.sigma: {d.sigma} must be > 0")
+        if d.radius <= 0:
+            raise ConfigError(f"data.radius: {d.radius} must be > 0")
+        bad = [s for s in m.sgm_sites if s not in SGM_SITES]
+        if bad:
+            raise ConfigError(f"model.sgm_sites: {bad} not in {SGM_SITES}")
+        if m.attention not in ("multiply", "residual"):
+            raise ConfigError(f"model.attention: {m.attention!r} is not 'multiply' or 'residual'")
+        if self.loss.dwa not in ("step", "epoch", "off"):
+            raise ConfigError(f"loss.dwa: {self.loss.dwa!r} is not 'step', 'epoch' or 'off'")
+        if self.loss.temperature <= 0:
+            raise ConfigError(f"loss.temperature: {self.loss.temperature} must be > 0")
+        t = self.train
+        if t.epochs <= 0 or t.batch_size <= 0 or t.lr <= 0:
+            raise ConfigError("train.epochs, train.batch_size and train.lr must be > 0")
+        if t.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"train.device: {t.device!r} is not 'auto', 'cpu' or 'cuda'")
+        return self
+
+    def with_run(self, track: str | None = None, variant: str | None = None,
+                 radius: float | None = None, seed: int | None = None,
+                 variants: dict[str, dict] | None = None) -> "Config":
+        """A copy for one run: `variant` names an entry of `variants` (params.yaml `variants`)."""
+        cfg = _from_dict(Config, self.to_dict(), "config")
+        if track is not None:
+            cfg.data.track = track
+        if variant is not None:
+            table = variants if variants is not None else DEFAULT_VARIANTS
+            if variant not in table:
+                raise ConfigError(f"variant: {variant!r} is not one of {sorted(table)}")
+            _apply(cfg, table[variant], f"variants.{variant}")
+            cfg.variant = variant
+        if radius is not None:
+            cfg.data.radius = float(radius)
+        if seed is not None:
+            cfg.train.seed = int(seed)
+        cfg.model.num_joints = 16 if cfg.data.track == "mpii" else 17
+        return cfg.validate()
+
+
+# The variants of the study; params.yaml may redefine or extend them under `variants:`.
+DEFAULT_VARIANTS: dict[str, dict] = {
+    "baseline": {"model": {"sgm_sites": []}},
+    "sg": {"model": {"sgm_sites": list(SGM_SITES)}},
+}
+
+
+def _from_dict(cls, values: dict, where: str):
+    """Build dataclass `cls` from `values`, rejecting unknown keys and coercing tuples."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(values).__name__}")
+    obj = cls()
+    _apply_fields(obj, values, where)
+    return obj
+
+
+def _apply_fields(obj, values: dict, where: str) -> None:
+    fields = {f.name: f for f in dataclasses.fields(obj)}
+    for key, value in values.items():
+        if key not in fields:
+            raise ConfigError(f"{where}.{key}: unknown key (expected one of {sorted(fields)})")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}.{key}: expected a mapping")
+            _apply_fields(current, value, f"{where}.{key}")
+        else:
+            setattr(obj, key, _coerce(value, current, f"{where}.{key}"))
+
+
+def _coerce(value, current, where: str):
+    """Give `value` the type of the field's default `current`; ConfigError if impossible."""
+    try:
+        if isinstance(current, bool):
+            if not isinstance(value, bool):
+                raise TypeError
+            return value
+        if isinstance(current, tuple):
+            if isinstance(value, str):
+                value = [int(v) for v in value.lower().split("x")]
+            if not isinstance(value, (list, tuple)):
+                raise TypeError
+            item_type = type(current[0]) if current else (str if "sites" in where else int)
+            return tuple(item_type(v) for v in value)
+        if isinstance(current, float):
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        if isinstance(current, int):
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise TypeError
+            return int(value)
+        if isinstance(current, str):
+            if not isinstance(value, str):
+                raise TypeError
+            return value
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {value!r} is not a valid {type(current).__name__}") from None
+    return value
+
+
+def _apply(cfg: Config, overrides: dict, where: str) -> None:
+    _apply_fields(cfg, overrides, where)
+
+
+def read_params(path: str | Path = "params.yaml") -> dict:
+    """The raw params.yaml mapping; ConfigError if missing or not YAML."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found")
+    try:
+        params = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e.__class__.__name__})") from None
+    if not isinstance(params, dict) or "profiles" not in params:
+        raise ConfigError(f"{path}: expected a mapping with a 'profiles' section")
+    return params
+
+
+def load_config(profile: str | None = None, path: str | Path = "params.yaml", *,
+                track: str | None = None, variant: str | None = None,
+                radius: float | None = None, seed: int | None = None) -> Config:
+    """The Config of `profile` (default: params.yaml's `profile`), set up for one run."""
+    params = read_params(path)
+    profiles = params["profiles"]
+    profile = profile or params.get("profile", "cpu")
+    if profile not in profiles:
+        raise ConfigError(f"profile: {profile!r} is not one of {sorted(profiles)} in {path}")
+    cfg = _from_dict(Config, {k: v for k, v in (profiles[profile] or {}).items()},
+                     f"profiles.{profile}")
+    cfg.profile = profile
+    variants = dict(DEFAULT_VARIANTS)
+    variants.update(params.get("variants") or {})
+    return cfg.with_run(track=track, variant=variant or "baseline", radius=radius, seed=seed,
+                        variants=variants)
