@@ -1,0 +1,63 @@
+"""Parameters and multiply-adds (MACs) of a model, and the text of `sgpose info`.
+
+Convention: MACs = multiply-accumulates of the convolutions and matrix products of one forward pass of
+one image (batch 1), which is what the field calls "GFLOPs" (the official HRNet tool counts, per conv,
+weight elements x output pixels, no bias). BN, ReLU, sums, nearest upsampling and the SGM's sigmoid and
+product are not counted. torch's FlopCounterMode counts 2 FLOPs per multiply-add, so MACs = FLOPs / 2.
+The official tool prints W32 at 256x192 as 7.12 "GFLOPs" by dividing by 1024^3 (7.645e9 MACs in
+decimal units); the paper rounds it to 7.10. We report decimal units (1 G = 1e9).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from .hrnet import PRESETS, PoseHighResolutionNet
+from ..config import SGM_SITES
+from ..errors import ConfigError
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of parameters (learnable tensors' elements; BN running statistics are buffers)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_macs(model: nn.Module, input_size: tuple[int, int] = (192, 256)) -> int:
+    """Multiply-adds of one forward pass of a (1, 3, height, width) input; input_size = (width, height)
+    in pixels. Runs the model once in eval mode under no_grad, then restores its mode."""
+    width, height = input_size
+    p = next(model.parameters())
+    x = torch.zeros(1, 3, height, width, device=p.device, dtype=p.dtype)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(x)
+    finally:
+        model.train(was_training)
+    return counter.get_total_flops() // 2
+
+
+def info_text(preset: str, sgm: bool, input_size: tuple[int, int], num_joints: int = 17) -> str:
+    """Params and MACs of the baseline `preset` (and with `sgm`, of SG-HRNet with the SGM at all four
+    sites and the difference) at input_size = (width, height) pixels, with the convention stated."""
+    if preset not in PRESETS:
+        raise ConfigError(f"preset: {preset!r} is not one of {sorted(PRESETS)}")
+    w, h = input_size
+    rows = [("baseline", PoseHighResolutionNet(PRESETS[preset], num_joints))]
+    if sgm:
+        rows.append(("SG (" + ", ".join(SGM_SITES) + ")",
+                     PoseHighResolutionNet(PRESETS[preset], num_joints, SGM_SITES)))
+    numbers = [(name, count_parameters(m), count_macs(m, input_size)) for name, m in rows]
+    lines = [f"{preset}, K={num_joints} joints, input {w}x{h} (width x height), heatmaps {w // 4}x{h // 4}"]
+    for name, params, macs in numbers:
+        lines.append(f"  {name:<40} params {params:>12,} ({params / 1e6:.3f} M)   "
+                     f"MACs {macs:>15,} ({macs / 1e9:.3f} G)")
+    if sgm:
+        (_, p0, m0), (_, p1, m1) = numbers
+        lines.append(f"  {'SG - baseline':<40} params {p1 - p0:>+12,} ({100 * (p1 - p0) / p0:+.3f} %)   "
+                     f"MACs {m1 - m0:>+15,} ({100 * (m1 - m0) / m0:+.3f} %)")
+    lines.append("  MACs = multiply-adds of convolutions for one image (the field's 'GFLOPs'), 1 G = 1e9; "
+                 "the official HRNet tool divides by 1024^3 (W32 256x192: 7.645e9 MACs = 7.12 'GFLOPs').")
+    return "\n".join(lines)
