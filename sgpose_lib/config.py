@@ -6,7 +6,10 @@ sections mirror the dataclasses below; every key is checked, and an unknown key 
 `with_run()`.
 
 Units: `image_size` is (width, height) of the network input in pixels; `sigma` and `radius` are in
-pixels of a 64x48 heatmap (the paper's) and are scaled with the heatmap width for other input sizes.
+pixels of the paper's heatmaps (64x48 COCO, 64x64 MPII) and are scaled with the heatmap height for
+other input sizes (r = 5 is 2.5 pixels on a 32x24 heatmap), so that a radius covers the same
+body-relative region in every profile. The official HRNet does the same for sigma (2 at 64x48,
+3 at 96x72).
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from .errors import ConfigError
 
 SGM_SITES = ("stage2", "stage3", "stage4", "final")
 TRACKS = ("mpii", "coco")
-REFERENCE_HEATMAP_WIDTH = 48  # the paper's 256x192 input gives a 64x48 heatmap
+REFERENCE_HEATMAP_HEIGHT = 64  # the paper's inputs (256x192, 256x256) give 64-pixel-high heatmaps
 
 
 @dataclass
@@ -42,8 +45,8 @@ class DataConfig:
     val_ann: str = ""                         # "" = <root>/<track>_val.json
     image_size: tuple[int, int] = (192, 256)  # (width, height) of the input, pixels, COCO track
     mpii_image_size: tuple[int, int] = (256, 256)  # (width, height) of the input, MPII track
-    sigma: float = 2.0                        # Gaussian std, pixels of a 64x48 heatmap (Eq. 3)
-    radius: float = 5.0                       # disc radius r, pixels of a 64x48 heatmap (Eq. 2)
+    sigma: float = 2.0                        # Gaussian std, pixels of a 64-high heatmap (Eq. 3)
+    radius: float = 5.0                       # disc radius r, pixels of a 64-high heatmap (Eq. 2)
     scale_factor: float = 0.35                # random scale in [1 - f, 1 + f]
     rotation_factor: float = 45.0             # random rotation in [-f, f] degrees ...
     rotation_prob: float = 0.6                # ... applied with this probability (official)
@@ -51,7 +54,11 @@ class DataConfig:
     half_body_prob: float = 0.3
     half_body_min_joints: int = 8             # official NUM_JOINTS_HALF_BODY
     padding: float = 1.25                     # box -> scale padding (official)
-    workers: int = 2
+    workers: int = 2                          # DataLoader worker processes
+    limit_train: int = 0                      # use only the first N training samples (0 = all)
+    limit_val: int = 0                        # use only the first N validation samples (0 = all)
+    coco_dir: str = ""                        # a full COCO 2017 folder (annotations/, train2017/...)
+    mpii_dir: str = ""                        # a full MPII folder in the official HRNet layout
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -65,8 +72,8 @@ class DataConfig:
 
     @property
     def heatmap_scale(self) -> float:
-        """Factor from 64x48-heatmap pixels to pixels of this heatmap."""
-        return self.heatmap_size[0] / REFERENCE_HEATMAP_WIDTH
+        """Factor from the paper's heatmap pixels (64 high) to pixels of this heatmap."""
+        return self.heatmap_size[1] / REFERENCE_HEATMAP_HEIGHT
 
 
 @dataclass
@@ -261,3 +268,8 @@ def load_config(profile: str | None = None, path: str | Path = "params.yaml", *,
     variants.update(params.get("variants") or {})
     return cfg.with_run(track=track, variant=variant or "baseline", radius=radius, seed=seed,
                         variants=variants)
+
+
+def config_from_dict(values: dict, where: str = "config") -> Config:
+    """A Config from `Config.to_dict()` output (e.g. the copy stored in a checkpoint)."""
+    return _from_dict(Config, values, where).validate()
