@@ -273,3 +273,13 @@ def load_config(profile: str | None = None, path: str | Path = "params.yaml", *,
 def config_from_dict(values: dict, where: str = "config") -> Config:
     """A Config from `Config.to_dict()` output (e.g. the copy stored in a checkpoint)."""
     return _from_dict(Config, values, where).validate()
+
+
+def project_root(start: str | Path | None = None) -> Path:
+    """The nearest folder at or above `start` (default: cwd) holding params.yaml, so that a
+    notebook opened from notebooks/ finds the project's relative paths."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "params.yaml").is_file():
+            return folder
+    raise ConfigError(f"no params.yaml in {here} or any folder above it")

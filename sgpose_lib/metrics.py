@@ -66,14 +66,15 @@ def pckh(preds: np.ndarray, gts: np.ndarray, visible: np.ndarray, headsize: np.n
 
 
 def coco_keypoint_metrics(coco_gt, results: list[dict], sigmas: np.ndarray | None = None,
-                          quiet: bool = True) -> dict[str, float]:
+                          quiet: bool = True, img_ids: list[int] | None = None) -> dict[str, float]:
     """OKS AP/AR of keypoint `results` against `coco_gt` (a pycocotools COCO), via COCOeval.
 
     results: standard COCO keypoint results, {"image_id", "category_id": 1,
     "keypoints": [x, y, score] * K, "score"}. sigmas: per-keypoint OKS sigmas (pycocotools
     convention; default COCO's 17). Returns AP, AP50, AP75, APM, APL, AR, AR50, AR75, ARM, ARL
     as floats in [0, 1]; a value pycocotools cannot define (-1, e.g. no medium-size person in the
-    ground truth) is nan. Empty results give zeros, with a warning. `quiet` silences its prints."""
+    ground truth) is nan. Empty results give zeros, with a warning. `quiet` silences its prints.
+    `img_ids` restricts the evaluation to those images (default: every image of `coco_gt`)."""
     from pycocotools.cocoeval import COCOeval
 
     if len(results) == 0:
@@ -84,6 +85,8 @@ def coco_keypoint_metrics(coco_gt, results: list[dict], sigmas: np.ndarray | Non
         coco_dt = coco_gt.loadRes([dict(r) for r in results])  # loadRes edits its input
         coco_eval = COCOeval(coco_gt, coco_dt, iouType="keypoints")
         coco_eval.params.useSegm = None
+        if img_ids is not None:
+            coco_eval.params.imgIds = sorted(set(int(i) for i in img_ids))
         if sigmas is not None:
             coco_eval.params.kpt_oks_sigmas = np.asarray(sigmas, dtype=np.float64)
         coco_eval.evaluate()

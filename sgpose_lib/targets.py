@@ -9,7 +9,7 @@
   instance (the paper's ||p - P||^2 <= r read as a disc of radius r), else 0.
 
 `sigma` and `radius` here are in pixels of the heatmap being built; the config gives them in
-pixels of the paper's 64x48 heatmap and `TargetEncoder.from_config` scales them.
+pixels of the paper's 64-pixel-high heatmaps and `TargetEncoder.from_config` scales them.
 """
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ class TargetEncoder:
 
     @classmethod
     def from_config(cls, data_cfg) -> "TargetEncoder":
-        """Scale the config's 64x48-heatmap sigma and radius to this profile's heatmap."""
+        """Scale the config's paper-heatmap sigma and radius to this profile's heatmap."""
         k = data_cfg.heatmap_scale
         return cls(tuple(data_cfg.input_size), tuple(data_cfg.heatmap_size),
                    data_cfg.sigma * k, data_cfg.radius * k)

@@ -1,0 +1,61 @@
+"""Atomic checkpoint files: write to a temporary file, fsync, rename. A reader never sees half a file."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .errors import CheckpointError, SgposeError
+
+
+def atomic_save(obj, path: str | Path) -> None:
+    """torch.save `obj` to `path` atomically (temp file in the same folder, fsync, os.replace)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise SgposeError(f"{path}: could not save checkpoint ({e.strerror or e}); "
+                              "the previous checkpoint is intact") from None
+        raise
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """A training checkpoint saved by `atomic_save` (weights_only: no code is executed)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for a file that is not a checkpoint
+        raise CheckpointError(f"{path}: not a readable checkpoint ({e.__class__.__name__})") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
+        raise CheckpointError(f"{path}: not an sgpose training checkpoint "
+                              "(expected keys 'model' and 'config')")
+    return ckpt
+
+
+def check_writable(folder: str | Path) -> Path:
+    """Create `folder` and prove it is writable, so a run fails before training, not after."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write_probe"
+        probe.write_bytes(b"0" * 4096)
+        probe.unlink()
+    except OSError as e:
+        raise SgposeError(f"{folder}: output folder is not writable ({e.strerror or e})") from None
+    return folder

@@ -1,0 +1,146 @@
+"""`sgpose` command line: a thin layer over the library. User mistakes print one line and exit 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import ConfigError, SgposeError
+
+
+def _hw(text: str) -> tuple[int, int]:
+    """'256x192' (height x width, the field's convention) -> (width, height)."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HEIGHTxWIDTH, e.g. 256x192") from None
+    return (w, h)
+
+
+def cmd_prepare(args) -> None:
+    from .data.prepare import prepare
+    summary = prepare(args.embedded, args.out, seed=args.seed)
+    print(json.dumps(summary["counts"] if "counts" in summary else summary, indent=2))
+
+
+def cmd_info(args) -> None:
+    from .model.complexity import info_text
+    w, h = args.input
+    if w % 32 or h % 32:
+        raise ConfigError(f"--input: {h}x{w} must be multiples of 32")
+    print(info_text(args.model, args.sgm, (w, h), num_joints=args.joints))
+
+
+def cmd_train(args) -> None:
+    from .config import load_config
+    from .train import train
+    cfg = load_config(args.profile, args.params, track=args.track, variant=args.variant,
+                      radius=args.radius, seed=args.seed)
+    if args.epochs:
+        cfg.train.epochs = args.epochs
+    out = args.out or Path("runs") / f"{cfg.profile}_{cfg.data.track}_{cfg.variant}_s{cfg.train.seed}"
+    result = train(cfg, out, resume=args.resume, progress=not args.quiet)
+    print(json.dumps({"out": str(out), **result}, default=float))
+
+
+def cmd_evaluate(args) -> None:
+    from .evaluate import evaluate_checkpoint
+    metrics = evaluate_checkpoint(args.checkpoint, out_dir=args.out, boxes=args.boxes,
+                                  flip=not args.no_flip, val_ann=args.val_ann,
+                                  image_root=args.image_root, workers=args.workers)
+    print(json.dumps(metrics, indent=2))
+
+
+def cmd_baselines(args) -> None:
+    from .config import load_config
+    from .evaluate import reference_baselines
+    summary = reference_baselines(load_config(args.profile, args.params), args.out)
+    print(json.dumps(summary, indent=2))
+
+
+def cmd_report(args) -> None:
+    from .report import build_report
+    build_report(args.params, args.runs, args.out)
+
+
+def cmd_bench(args) -> None:
+    from .bench import run_bench
+    run_bench(args.model, args.input, args.device, args.batch, args.out, args.repeats)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sgpose", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("prepare", help="prepare the embedded data set's two tracks")
+    s.add_argument("--embedded", default="data/embedded")
+    s.add_argument("--out", default="data/prepared")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_prepare)
+
+    s = sub.add_parser("info", help="parameters and multiply-adds of a model")
+    s.add_argument("--model", default="hrnet_w32")
+    s.add_argument("--sgm", action="store_true", help="also the SG model (4 sites)")
+    s.add_argument("--input", type=_hw, default=(192, 256), help="HEIGHTxWIDTH, e.g. 256x192")
+    s.add_argument("--joints", type=int, default=17)
+    s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("train", help="train one run")
+    s.add_argument("--params", default="params.yaml")
+    s.add_argument("--profile", default=None, help="default: params.yaml's `profile`")
+    s.add_argument("--track", choices=["mpii", "coco"], default=None)
+    s.add_argument("--variant", default="baseline")
+    s.add_argument("--radius", type=float, default=None)
+    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
+    s.add_argument("--out", default=None)
+    s.add_argument("--resume", action="store_true", help="continue the run in --out")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("evaluate", help="evaluate a checkpoint (flip test by default)")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--boxes", default="gt", help="'gt' or a COCO detector-results JSON")
+    s.add_argument("--no-flip", action="store_true")
+    s.add_argument("--val-ann", default=None, help="annotation file (default: the run's)")
+    s.add_argument("--image-root", default=None)
+    s.add_argument("--workers", type=int, default=None)
+    s.add_argument("--out", default=None, help="folder for metrics.json and results")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("baselines", help="untrained-model and mean-pose reference metrics")
+    s.add_argument("--params", default="params.yaml")
+    s.add_argument("--profile", default=None)
+    s.add_argument("--out", default="runs/baselines")
+    s.set_defaults(func=cmd_baselines)
+
+    s = sub.add_parser("report", help="build the tables and figures of reports/")
+    s.add_argument("--params", default="params.yaml")
+    s.add_argument("--runs", default="runs")
+    s.add_argument("--out", default="reports")
+    s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("bench", help="cost of the SGM and throughput, baseline vs SG")
+    s.add_argument("--model", default="hrnet_w32")
+    s.add_argument("--input", type=_hw, default=(192, 256), help="HEIGHTxWIDTH")
+    s.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    s.add_argument("--batch", type=int, default=8)
+    s.add_argument("--repeats", type=int, default=5)
+    s.add_argument("--out", default="reports")
+    s.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except SgposeError as e:
+        print(f"sgpose {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

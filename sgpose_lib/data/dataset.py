@@ -1,0 +1,204 @@
+"""Top-down pose samples: one person record -> one affine-warped crop and its targets.
+
+Training augmentation is the official HRNet `JointsDataset.__getitem__`, in its order:
+1. half-body: with probability `half_body_prob` when more than `half_body_min_joints` joints are
+   labelled (official `half_body_transform`, incl. its `randn() < 0.5` choice of the upper body);
+2. scale: s *= clip(randn * sf + 1, 1 - sf, 1 + sf);
+3. rotation: r = clip(randn * rf, -rf, rf) with probability `rotation_prob`, else 0 (the range
+   [-45, 45] degrees of the paper; the official code clips at 2 rf, i.e. +-90 degrees);
+4. flip with probability 0.5 (if `flip`): x' = width - 1 - x, left/right joints swapped, centre
+   x flipped too (official `fliplr_joints`).
+The flip is folded into the affine matrix, so each sample costs ONE `cv2.warpAffine` (bilinear)
+of the decoded image. Joints that land outside the crop get target weight 0 (TargetEncoder).
+
+Randomness: a numpy Generator seeded from (seed, epoch, index) per sample, so the data of an
+epoch does not depend on the worker count or order, and a resumed run sees the same samples.
+Call `set_epoch(epoch)` before iterating (with non-persistent DataLoader workers, which receive
+a fresh copy of the dataset every epoch).
+
+Image: RGB, float32, (x / 255 - mean) / std with the ImageNet mean (0.485, 0.456, 0.406) and std
+(0.229, 0.224, 0.225), as the official `transforms.Normalize` (and the ImageNet HRNet weights).
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..errors import DataError
+from ..geometry import PIXEL_STD, affine_points, get_affine_transform
+from ..layouts import Layout
+from ..targets import TargetEncoder
+from .records import PersonRecord
+
+cv2.setNumThreads(0)  # before DataLoader workers fork: OpenCV's own threads can deadlock them
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)   # RGB
+IMAGENET_STD = (0.229, 0.224, 0.225)    # RGB
+_READ_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION  # official: pixels as annotated
+
+
+def fliplr_joints(joints: np.ndarray, width: int, layout: Layout) -> np.ndarray:
+    """Mirror (K, 3) joints [x, y, v] of an image `width` pixels wide: x' = width - 1 - x and
+    each joint takes its mirror partner's slot; unlabelled joints become (0, 0, 0) (official)."""
+    out = np.asarray(joints, dtype=np.float32)[layout.flip_index()].copy()
+    out[:, 0] = width - 1 - out[:, 0]
+    out[:, :2] *= out[:, 2:3] > 0
+    return out
+
+
+def half_body_box(joints: np.ndarray, upper: np.ndarray, aspect_ratio: float,
+                  rng: np.random.Generator):
+    """Official `half_body_transform`: centre/scale of the upper or lower body's labelled
+    joints (x1.5), or (None, None) when fewer than 2 joints are available."""
+    labelled = joints[:, 2] > 0
+    up, low = joints[labelled & upper, :2], joints[labelled & ~upper, :2]
+    if rng.standard_normal() < 0.5 and len(up) > 2:
+        sel = up
+    else:
+        sel = low if len(low) > 2 else up
+    if len(sel) < 2:
+        return None, None
+    center = sel.mean(axis=0)
+    w, h = sel.max(axis=0) - sel.min(axis=0)
+    if w > aspect_ratio * h:
+        h = w / aspect_ratio
+    elif w < aspect_ratio * h:
+        w = h * aspect_ratio
+    return center.astype(np.float32), np.array([w, h], np.float32) / PIXEL_STD * 1.5
+
+
+class TopDownDataset(Dataset):
+    """Samples of `records` (PersonRecord) whose `image` paths are relative to `image_root`."""
+
+    def __init__(self, records: list[PersonRecord], image_root: str | Path, layout: Layout,
+                 data_cfg, train: bool, encoder: TargetEncoder | None = None, seed: int = 0):
+        self.records = list(records)
+        if not self.records:
+            raise DataError(f"{image_root}: no person records to build a data set from")
+        bad = {r.joints.shape for r in self.records} - {(layout.num_joints, 3)}
+        if bad:
+            raise DataError(f"records have joints of shape {sorted(bad)}, layout {layout.name!r} "
+                            f"expects ({layout.num_joints}, 3)")
+        self.image_root = Path(image_root)
+        self.layout = layout
+        self.cfg = data_cfg
+        self.train = bool(train)
+        self.encoder = encoder or TargetEncoder.from_config(data_cfg)
+        self.input_size = tuple(int(v) for v in self.encoder.image_size)  # (width, height)
+        self.aspect_ratio = self.input_size[0] / self.input_size[1]
+        self.seed = int(seed)
+        self.epoch = 0
+        self.upper = np.zeros(layout.num_joints, dtype=bool)
+        self.upper[list(layout.upper_body)] = True
+        # BGR uint8 -> normalised RGB float: x * a + b per BGR channel
+        std, mean = np.array(IMAGENET_STD[::-1]), np.array(IMAGENET_MEAN[::-1])
+        self._norm_a = (1.0 / (255.0 * std)).astype(np.float32)
+        self._norm_b = (-mean / std).astype(np.float32)
+        self.skipped: set[str] = set()  # unreadable images skipped in training (this process)
+        # set by build_dataset: pycocotools COCO object and ground-truth files (COCO track)
+        self.coco = None
+        self.ann_file: Path | None = None
+        self.gt_file: Path | None = None
+        self.gt_file_body: Path | None = None
+        self.counts: dict[str, int] = {}  # what the loader kept and filtered out
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, int(index)])
+
+    def read_image(self, index: int) -> np.ndarray | None:
+        """BGR uint8 image of record `index`, or None if missing or unreadable."""
+        path = self.image_root / self.records[index].image
+        return cv2.imread(str(path), _READ_FLAGS)
+
+    def __getitem__(self, index: int) -> dict:
+        image = self.read_image(index)
+        if image is None:
+            if not self.train:
+                path = self.image_root / self.records[index].image
+                raise DataError(f"{path}: image missing or unreadable (record {index})")
+            index, image = self._replacement(index)
+        return self.make_sample(index, image)
+
+    def _replacement(self, index: int) -> tuple[int, np.ndarray]:
+        """Training: skip an unreadable image; the next readable record stands in for it."""
+        for k in range(len(self.records)):
+            i = (index + k) % len(self.records)
+            image = self.read_image(i) if k else None
+            if image is not None:
+                return i, image
+            path = str(self.image_root / self.records[i].image)
+            if path not in self.skipped:
+                self.skipped.add(path)
+                if len(self.skipped) == 1:
+                    warnings.warn(f"{path}: image missing or unreadable, skipped (further "
+                                  "skipped files are counted in dataset.skipped)", stacklevel=3)
+        raise DataError(f"{self.image_root}: none of the {len(self.records)} images is readable")
+
+    def augment(self, record: PersonRecord, width: int, rng: np.random.Generator):
+        """(center, scale, rotation, flipped, joints) of one training sample; joints (K, 3) are
+        in the (possibly mirrored) image frame."""
+        cfg = self.cfg
+        joints = record.joints
+        c, s = record.center.astype(np.float32), record.scale.astype(np.float32)
+        if (int((joints[:, 2] > 0).sum()) > cfg.half_body_min_joints
+                and rng.random() < cfg.half_body_prob):
+            c_half, s_half = half_body_box(joints, self.upper, self.aspect_ratio, rng)
+            if c_half is not None:
+                c, s = c_half, s_half
+        sf, rf = cfg.scale_factor, cfg.rotation_factor
+        s = s * np.clip(rng.standard_normal() * sf + 1, 1 - sf, 1 + sf)
+        r = float(np.clip(rng.standard_normal() * rf, -rf, rf)) \
+            if rng.random() <= cfg.rotation_prob else 0.0
+        flipped = bool(cfg.flip and rng.random() <= 0.5)
+        if flipped:
+            joints = fliplr_joints(joints, width, self.layout)
+            c = np.array([width - 1 - c[0], c[1]], np.float32)
+        return c, s.astype(np.float32), r, flipped, joints
+
+    def make_sample(self, index: int, image: np.ndarray) -> dict:
+        record = self.records[index]
+        height, width = image.shape[:2]
+        if self.train:
+            c, s, r, flipped, joints = self.augment(record, width, self.rng(index))
+        else:
+            c, s, r, flipped, joints = record.center, record.scale, 0.0, False, record.joints
+        trans = get_affine_transform(c, s, r, self.input_size)
+        warp = trans
+        if flipped:  # sample the mirrored image: x_mirror = width - 1 - x
+            warp = trans.copy()
+            warp[:, 2] += trans[:, 0] * (width - 1)
+            warp[:, 0] = -trans[:, 0]
+        crop = cv2.warpAffine(image, warp, self.input_size, flags=cv2.INTER_LINEAR)
+        tensor = (crop.astype(np.float32) * self._norm_a + self._norm_b)[:, :, ::-1]
+        joints_in = np.zeros_like(joints, dtype=np.float32)
+        joints_in[:, :2] = affine_points(joints[:, :2], trans)
+        joints_in[:, 2] = joints[:, 2] > 0
+        targets = self.encoder.encode(joints_in[:, :2], joints_in[:, 2])
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(tensor.transpose(2, 0, 1))),
+            "heatmaps": torch.from_numpy(targets["heatmaps"]),
+            "target_weight": torch.from_numpy(targets["target_weight"]),
+            "seg": torch.from_numpy(targets["seg"]),
+            "center": torch.as_tensor(np.asarray(c, np.float32)),
+            "scale": torch.as_tensor(np.asarray(s, np.float32)),
+            "rotation": float(r),
+            "flipped": flipped,
+            "joints": torch.from_numpy(np.asarray(record.joints, np.float32)),
+            "joints_input": torch.from_numpy(joints_in),
+            "headsize": float(record.headsize),
+            "image_id": int(record.image_id),
+            "score": float(record.score),
+            "area": float(record.area),
+            "index": int(index),
+        }

@@ -1,0 +1,194 @@
+"""Batched inference with flip test, decoding to image pixels, and the track's metrics.
+
+MPII-format data: PCKh@0.5 per joint group. COCO data: the standard keypoint results JSON (official
+rescoring and OKS-NMS per image) scored by pycocotools; for the embedded COCO track also the
+body-only AP (face keypoints removed from the ground truth), labelled as such.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from pycocotools.coco import COCO
+from torch.utils.data import DataLoader
+
+from .config import Config
+from .decode import average_flip, decode_heatmaps
+from .metrics import coco_keypoint_metrics, oks_nms, pckh, rescore
+
+
+def primary_metric(metrics: dict, track: str) -> float:
+    """The number a run is ranked by: PCKh@0.5 Mean (MPII) or AP (COCO)."""
+    return float(metrics["Mean"] if track == "mpii" else metrics["AP"])
+
+
+@torch.inference_mode()
+def predict(model, dataset, cfg: Config, device: torch.device, flip: bool | None = None,
+            keep_seg: bool = False) -> dict[str, np.ndarray]:
+    """Keypoints of every sample in image pixels: preds (N, K, 2), maxvals (N, K), plus the
+    sample metadata (center, scale, image_id, score, joints, headsize) and, with `keep_seg`,
+    the sigmoid of each SGM map (N, S, h, w)."""
+    flip = cfg.eval.flip_test if flip is None else flip
+    was_training = model.training
+    model.eval()
+    loader = DataLoader(dataset, batch_size=cfg.eval.batch_size, shuffle=False,
+                        num_workers=cfg.data.workers)
+    flip_index = dataset.layout.flip_index()
+    out: dict[str, list] = defaultdict(list)
+    for batch in loader:
+        images = batch["image"].to(device)
+        if cfg.train.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        heatmaps, seg = model(images)
+        if flip:
+            flipped, _ = model(images.flip(3))
+            heatmaps = average_flip(heatmaps, flipped, flip_index, cfg.eval.shift_heatmap)
+        preds, maxvals = decode_heatmaps(heatmaps.float().cpu().numpy(),
+                                         batch["center"].numpy(), batch["scale"].numpy())
+        out["preds"].append(preds)
+        out["maxvals"].append(maxvals.reshape(len(preds), -1))
+        for key in ("center", "scale", "image_id", "score", "joints", "headsize"):
+            out[key].append(batch[key].numpy())
+        if keep_seg and seg:
+            out["seg"].append(torch.sigmoid(torch.cat(seg, 1)).float().cpu().numpy())
+    model.train(was_training)
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def coco_results(pred: dict, dataset, cfg: Config) -> list[dict]:
+    """Standard COCO keypoint results: official rescoring, then OKS-NMS within each image."""
+    kpts = np.concatenate([pred["preds"], pred["maxvals"][..., None]], axis=2)
+    scores = rescore(kpts, pred["score"], cfg.eval.in_vis_thre)
+    areas = np.prod(pred["scale"], axis=1) * 200.0 ** 2
+    sigmas = np.asarray(dataset.layout.oks_sigmas)
+    results = []
+    by_image = defaultdict(list)
+    for i, image_id in enumerate(pred["image_id"].tolist()):
+        by_image[image_id].append(i)
+    for image_id, idx in by_image.items():
+        idx = np.asarray(idx)
+        keep = oks_nms(kpts[idx], scores[idx], areas[idx], cfg.eval.oks_thre, sigmas,
+                       cfg.eval.in_vis_thre)
+        for j in idx[keep]:
+            results.append({"image_id": int(image_id), "category_id": 1,
+                            "keypoints": [round(float(v), 3) for v in kpts[j].reshape(-1)],
+                            "score": float(scores[j])})
+    return results
+
+
+def evaluate_dataset(model, dataset, cfg: Config, device: torch.device,
+                     out_dir: str | Path | None = None, flip: bool | None = None) -> dict:
+    """The track's metrics of `model` on `dataset`; with `out_dir`, also the files behind them."""
+    return score_predictions(predict(model, dataset, cfg, device, flip), dataset, cfg, out_dir)
+
+
+def score_predictions(pred: dict, dataset, cfg: Config, out_dir: str | Path | None = None) -> dict:
+    """PCKh (MPII track) or COCO AP of predictions laid out as `predict` returns them."""
+    if cfg.data.track == "mpii":
+        joints = pred["joints"]
+        metrics = pckh(pred["preds"], joints[..., :2], joints[..., 2] > 0, pred["headsize"],
+                       dataset.layout)
+    else:
+        results = coco_results(pred, dataset, cfg)
+        # a limited split (smoke profile) is scored on its own images only
+        img_ids = pred["image_id"].tolist() if cfg.data.limit_val else None
+        metrics = coco_keypoint_metrics(dataset.coco, results, img_ids=img_ids)
+        if getattr(dataset, "gt_file_body", None):
+            body_metrics = coco_keypoint_metrics(_load_coco_quiet(dataset.gt_file_body), results,
+                                                 img_ids=img_ids)
+            metrics.update({f"body_{k}": v for k, v in body_metrics.items()})
+        if out_dir is not None:
+            Path(out_dir, "keypoints_results.json").write_text(json.dumps(results))
+    metrics = {k: float(v) for k, v in metrics.items()}
+    if out_dir is not None:
+        Path(out_dir, "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+_COCO_CACHE: dict[str, COCO] = {}
+
+
+def _load_coco_quiet(path: Path) -> COCO:
+    key = str(path.resolve())
+    if key not in _COCO_CACHE:
+        import contextlib
+        import io
+        with contextlib.redirect_stdout(io.StringIO()):
+            _COCO_CACHE[key] = COCO(str(path))
+    return _COCO_CACHE[key]
+
+
+def evaluate_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = None,
+                        boxes: str = "gt", flip: bool = True, val_ann: str | None = None,
+                        image_root: str | None = None, workers: int | None = None) -> dict:
+    """Evaluate a training checkpoint on its run's validation data (or on `val_ann`), with ground
+    truth boxes or a detector-results JSON; writes metrics.json (and the COCO results) to out_dir."""
+    from .checkpoint_io import load_checkpoint
+    from .config import config_from_dict
+    from .data import build_dataset
+    from .model import build_model
+    from .train import resolve_device
+
+    ckpt = load_checkpoint(checkpoint)
+    cfg = config_from_dict(ckpt["config"], f"{checkpoint}: config")
+    cfg.model.pretrained = ""
+    cfg.eval.boxes = boxes
+    if val_ann:
+        cfg.data.val_ann = val_ann
+    if image_root:
+        cfg.data.image_root = image_root
+    if workers is not None:
+        cfg.data.workers = workers
+    device = resolve_device(cfg.train.device)
+    model = build_model(cfg.model)
+    model.load_state_dict(ckpt["model"])
+    model.to(device)
+    dataset = build_dataset(cfg, "val")
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return evaluate_dataset(model, dataset, cfg, device, out_dir, flip)
+
+
+def mean_pose_predictions(train_set, val_set) -> dict[str, np.ndarray]:
+    """The 'mean pose' predictor: the average training pose, in box-normalised coordinates,
+    placed in every validation box (a floor any trained model must clear)."""
+    def normalised(records):
+        joints = np.stack([r.joints for r in records])
+        center = np.stack([r.center for r in records])[:, None]
+        size = np.stack([r.scale for r in records])[:, None] * 200.0
+        return (joints[..., :2] - center) / size, joints[..., 2] > 0, center, size
+
+    xy, vis, _, _ = normalised(train_set.records)
+    mean = (xy * vis[..., None]).sum(0) / np.maximum(vis.sum(0), 1)[:, None]
+    _, _, center, size = normalised(val_set.records)
+    n = len(val_set.records)
+    return {"preds": center + mean[None] * size, "maxvals": np.ones((n, mean.shape[0])),
+            "center": center[:, 0], "scale": size[:, 0] / 200.0,
+            "image_id": np.array([r.image_id for r in val_set.records]),
+            "score": np.array([r.score for r in val_set.records], dtype=np.float64),
+            "joints": np.stack([r.joints for r in val_set.records]),
+            "headsize": np.array([r.headsize for r in val_set.records], dtype=np.float64)}
+
+
+def reference_baselines(cfg: Config, out_dir: str | Path) -> dict:
+    """Metrics of an untrained model (seeded official init) and of the mean-pose predictor on
+    the validation split of each track, written to out_dir/<track>.json."""
+    from .data import build_dataset
+    from .model import build_model
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    device = torch.device("cpu")
+    summary = {}
+    for track in ("mpii", "coco"):
+        tcfg = cfg.with_run(track=track, variant="baseline")
+        train_set, val_set = build_dataset(tcfg, "train"), build_dataset(tcfg, "val")
+        torch.manual_seed(tcfg.train.seed)
+        untrained = evaluate_dataset(build_model(tcfg.model), val_set, tcfg, device)
+        mean_pose = score_predictions(mean_pose_predictions(train_set, val_set), val_set, tcfg)
+        summary[track] = {"untrained": untrained, "mean_pose": mean_pose}
+        (out / f"{track}.json").write_text(json.dumps(summary[track], indent=2))
+    return summary

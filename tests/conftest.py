@@ -1,0 +1,32 @@
+"""Shared fixtures: the embedded data prepared once per test session, and smoke configs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sgpose_lib.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory) -> Path:
+    """The two tracks prepared from data/embedded into a session temp folder."""
+    from sgpose_lib.data.prepare import prepare
+    out = tmp_path_factory.mktemp("prepared")
+    prepare(ROOT / "data" / "embedded", out, seed=0)
+    return out
+
+
+@pytest.fixture
+def smoke_cfg(prepared):
+    """A factory of smoke-profile configs that read the session's prepared data."""
+    def make(track: str = "mpii", variant: str = "sg", **train):
+        cfg = load_config("smoke", ROOT / "params.yaml", track=track, variant=variant, seed=0)
+        cfg.data.root = str(prepared)
+        cfg.data.image_root = str(ROOT / "data" / "embedded")
+        for key, value in train.items():
+            setattr(cfg.train, key, value)
+        return cfg
+    return make
