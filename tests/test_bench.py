@@ -1,0 +1,156 @@
+"""`sgpose bench` and the inference rewrites: the report's shape, and that the options change no outputs."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+from sgpose_lib.bench import (VARIANTS, PeakMemory, official_upsampling, plot_scaling, render_markdown,
+                              run_bench, write_report)
+from sgpose_lib.config import SGM_SITES, ModelConfig
+from sgpose_lib.errors import ConfigError
+from sgpose_lib.model import build_model
+from sgpose_lib.model import hrnet as hrnet_module
+from sgpose_lib.model.fuse import fuse_conv_bn_for_inference, prepare_for_inference
+
+
+def calibrated(model: nn.Module, seed: int = 0) -> nn.Module:
+    """A model whose outputs are O(1): conv weights of unit gain, random BN affine parameters, and BN
+    running statistics accumulated over a few train-mode batches (as after training); in eval mode."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d):
+                fan_in = m.weight[0].numel()
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) / math.sqrt(fan_in))
+                if m.bias is not None:
+                    m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
+            elif isinstance(m, nn.BatchNorm2d):
+                m.weight.copy_(0.5 + torch.rand(m.num_features, generator=g))
+                m.bias.copy_(0.2 * torch.randn(m.num_features, generator=g))
+                m.reset_running_stats()
+                m.momentum = None  # cumulative average over the calibration batches
+        model.train()
+        for _ in range(3):
+            model(torch.randn(4, 3, 64, 64, generator=g))
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.momentum = 0.1
+    return model.eval()
+
+
+def _outputs(model, x):
+    with torch.no_grad():
+        heatmaps, seg = model(x)
+    return heatmaps, seg
+
+
+@pytest.mark.parametrize("preset", ["hrnet_tiny", "hrnet_small"])
+@pytest.mark.parametrize("sgm", [False, True], ids=["baseline", "sg"])
+def test_fused_and_prepared_models_give_the_same_outputs(preset, sgm):
+    model = calibrated(build_model(ModelConfig(preset=preset, sgm_sites=SGM_SITES if sgm else ())))
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    ref_h, ref_s = _outputs(model, x)
+    assert ref_h.abs().max() > 0.1 and len(ref_s) == (4 if sgm else 0)  # not a trivial comparison
+    n_bn = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert n_bn > 0 and model.bn1.running_var.std() > 0.01
+
+    fused = fuse_conv_bn_for_inference(model)
+    prepared = prepare_for_inference(model, channels_last=True, fuse_bn=True)
+    for fast, inp in ((fused, x), (prepared, x), (prepared, x.contiguous(memory_format=torch.channels_last))):
+        assert not fast.training
+        assert not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
+        h, s = _outputs(fast, inp)
+        torch.testing.assert_close(h, ref_h, atol=1e-4, rtol=0)
+        assert len(s) == len(ref_s)
+        for a, b in zip(s, ref_s):
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+    assert prepared.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    # the original is untouched
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == n_bn
+    torch.testing.assert_close(_outputs(model, x)[0], ref_h, atol=0, rtol=0)
+
+
+def test_prepare_without_options_is_an_eval_copy():
+    model = build_model(ModelConfig(preset="hrnet_tiny", sgm_sites=("final",))).train()
+    copy_ = prepare_for_inference(model)
+    assert copy_ is not model and model.training and not copy_.training
+    x = torch.randn(1, 3, 64, 64)
+    torch.testing.assert_close(_outputs(copy_, x)[0], _outputs(model.eval(), x)[0], atol=0, rtol=0)
+
+
+def test_official_upsampling_path_is_the_same_model():
+    model = calibrated(build_model(ModelConfig(preset="hrnet_tiny")))
+    x = torch.randn(2, 3, 64, 96)
+    saved, record = hrnet_module.F, []
+    with official_upsampling(record):
+        h_official = _outputs(model, x)[0]
+    assert hrnet_module.F is saved
+    assert len(record) == 7 and {k for _, k in record} == {2, 4, 8}  # 1 + 3 + 3 fusions of stages 2-4
+    torch.testing.assert_close(h_official, _outputs(model, x)[0], atol=0, rtol=0)
+
+
+def test_run_bench_writes_the_side_by_side_report(tmp_path):
+    result = run_bench("hrnet_tiny", (64, 64), "cpu", 2, str(tmp_path), 1, compile=False, data=False)
+    md, js = tmp_path / "bench_cpu.md", tmp_path / "bench_cpu.json"
+    assert md.is_file() and js.is_file()
+    assert json.loads(js.read_text()) == result
+    main = result["main"]
+    assert main["settings"]["threads"] == torch.get_num_threads() and main["settings"]["batch"] == 2
+    for v in VARIANTS:
+        row = main["variants"][v]
+        for key in ("params", "macs", "eval_ms_per_img", "train_ms_per_img", "eval_peak_bytes",
+                    "train_peak_bytes"):
+            assert row[key] >= 0, key
+        assert row["eval_ms_per_img"] > 0 and row["train_ms_per_img"] > 0
+        assert len(row["train_samples_s"]) == 1
+    b, s = main["variants"]["baseline"], main["variants"]["sg"]
+    assert s["params"] > b["params"] and s["macs"] > b["macs"]
+    for key in ("params", "macs", "eval_ms_per_img", "train_ms_per_img"):
+        assert main["ratio"][key] == pytest.approx(s[key] / b[key])
+    names = list(main["options"]["baseline"])
+    assert names == list(main["options"]["sg"]) and len(names) == 6 and names[0].startswith("eager")
+    for v in VARIANTS:
+        for name, e in main["options"][v].items():
+            assert "error" not in e, (name, e)
+            assert e["max_rel_diff"] < 1e-4 and e["speedup"] > 0 and len(e["samples_s"]) == 1
+    assert main["upsampling"]["total_us"]["size"] > 0 and len(main["upsampling"]["calls"]) == 4
+    assert result["data"] == {"available": False, "reason": "skipped (data=False)"}
+    text = md.read_text()
+    for row in ("| parameters |", "| multiply-adds per image", "| eval forward, ms/img", "| train step, ms/img",
+                "| peak memory, train step", "| peak memory, eval forward", "SG / baseline",
+                "| BN folded + channels_last |", "| channels_last |", "no_grad", "official upsampling",
+                "torch.get_num_threads() = ", "torch 2", "data pipeline not available"):
+        assert row in text, row
+
+
+def test_scaling_section_merges_into_the_report(tmp_path):
+    write_report(tmp_path, "cpu", {"data": {"available": False, "reason": "test"}})
+    settings = {"date": "d", "device": "cpu", "torch": "t", "python": "p", "threads": 2,
+                "interop_threads": 2, "cpu": "c", "logical_cpus": 2, "batch": 2, "repeats": 1}
+    rows = [{"preset": p, "input_hw": [h, h * 3 // 4], "macs": m * h * 1e7, "train_ms_per_img": m * h}
+            for p, m in (("hrnet_small", 1), ("hrnet_w32", 4)) for h in (128, 256)]
+    scaling = {"settings": settings, "rows": rows}
+    png = plot_scaling(scaling, tmp_path / "figures" / "bench_scaling.png")
+    assert png.stat().st_size > 1000
+    md, js = write_report(tmp_path, "cpu", {"scaling": scaling})
+    merged = json.loads(js.read_text())
+    assert merged["data"]["reason"] == "test" and merged["scaling"]["rows"] == rows
+    text = md.read_text()
+    assert "data pipeline not available (test)" in text and "## Scaling" in text
+    assert "| preset | 128x96 | 256x192 |" in text and "| hrnet_w32 | 512 (5.12) | 1024 (10.24) |" in text
+    assert render_markdown(merged) == text
+
+
+def test_peak_memory_and_bad_arguments(tmp_path):
+    with PeakMemory("cpu") as mem:
+        x = torch.ones(8 * 2 ** 20)  # 32 MiB
+        del x
+    assert mem.peak >= 0
+    with pytest.raises(ConfigError):
+        run_bench("hrnet_tiny", (64, 60), "cpu", 2, str(tmp_path), 1)
+    with pytest.raises(ConfigError):
+        run_bench("hrnet_nope", (64, 64), "cpu", 2, str(tmp_path), 1)
