@@ -60,8 +60,10 @@ def cmd_baselines(args) -> None:
 
 
 def cmd_report(args) -> None:
-    from .report import build_report
-    build_report(args.params, args.runs, args.out)
+    from .report import build_report, update_readme, write_results_section
+    summary = build_report(args.params, args.runs, args.out)
+    if args.readme:
+        update_readme(args.readme, write_results_section(summary, args.params, args.runs, args.out))
 
 
 def cmd_bench(args) -> None:
@@ -119,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--params", default="params.yaml")
     s.add_argument("--runs", default="runs")
     s.add_argument("--out", default="reports")
+    s.add_argument("--readme", default=None, help="also rewrite this README's Results section")
     s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("bench", help="cost of the SGM and throughput, baseline vs SG")

@@ -50,7 +50,7 @@ def info_text(preset: str, sgm: bool, input_size: tuple[int, int], num_joints: i
         rows.append(("SG (" + ", ".join(SGM_SITES) + ")",
                      PoseHighResolutionNet(PRESETS[preset], num_joints, SGM_SITES)))
     numbers = [(name, count_parameters(m), count_macs(m, input_size)) for name, m in rows]
-    lines = [f"{preset}, K={num_joints} joints, input {w}x{h} (width x height), heatmaps {w // 4}x{h // 4}"]
+    lines = [f"{preset}, K={num_joints} joints, input {h}x{w} (height x width), heatmaps {h // 4}x{w // 4}"]
     for name, params, macs in numbers:
         lines.append(f"  {name:<40} params {params:>12,} ({params / 1e6:.3f} M)   "
                      f"MACs {macs:>15,} ({macs / 1e9:.3f} G)")
