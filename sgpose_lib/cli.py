@@ -33,12 +33,14 @@ def cmd_info(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from .config import load_config
+    from .config import apply_overrides, load_config
     from .train import train
     cfg = load_config(args.profile, args.params, track=args.track, variant=args.variant,
                       radius=args.radius, seed=args.seed)
     if args.epochs:
         cfg.train.epochs = args.epochs
+    if args.set:
+        cfg = apply_overrides(cfg, args.set)
     out = args.out or Path("runs") / f"{cfg.profile}_{cfg.data.track}_{cfg.variant}_s{cfg.train.seed}"
     result = train(cfg, out, resume=args.resume, progress=not args.quiet)
     print(json.dumps({"out": str(out), **result}, default=float))
@@ -96,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--radius", type=float, default=None)
     s.add_argument("--seed", type=int, default=None)
     s.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
+    s.add_argument("--set", nargs="+", metavar="KEY=VALUE", default=[],
+                   help="override config values, e.g. train.bf16=true data.workers=8")
     s.add_argument("--out", default=None)
     s.add_argument("--resume", action="store_true", help="continue the run in --out")
     s.add_argument("--quiet", action="store_true")

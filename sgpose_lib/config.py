@@ -283,3 +283,20 @@ def project_root(start: str | Path | None = None) -> Path:
         if (folder / "params.yaml").is_file():
             return folder
     raise ConfigError(f"no params.yaml in {here} or any folder above it")
+
+
+def apply_overrides(cfg: Config, assignments: list[str]) -> Config:
+    """Apply `section.key=value` strings (values parsed as YAML), with the same checks as
+    params.yaml: an unknown key or a bad value is a ConfigError naming it."""
+    for item in assignments:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. train.bf16=true")
+        key, text = item.split("=", 1)
+        nested: dict = {}
+        node = nested
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(text)
+        _apply_fields(cfg, nested, "--set")
+    return cfg.validate()
