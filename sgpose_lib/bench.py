@@ -64,12 +64,21 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _seconds(fn: Callable[[], object], device: str) -> float:
+def _seconds(fn: Callable[[], object], device: str, shares: list | None = None) -> float:
+    """Wall-clock seconds of fn(). With `shares`, also appends this process' CPU time over
+    (wall time x torch threads): ~1 when it had its cores, lower when other processes took them."""
     _sync(device)
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     fn()
     _sync(device)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    if shares is not None:
+        shares.append((time.process_time() - c0) / (wall * torch.get_num_threads()))
+    return wall
+
+
+def _share(shares: list[float]) -> float | None:
+    return round(statistics.median(shares), 3) if shares else None
 
 
 def _rss_bytes() -> int | None:
@@ -316,11 +325,19 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def _load() -> float | None:
+    """1-minute load average: other processes' demand for the CPUs (it inflates CPU timings)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
+
+
 def settings(device: str, **extra) -> dict:
     s = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "device": device,
          "torch": torch.__version__, "python": platform.python_version(),
          "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
-         "cpu": _cpu_name(), "logical_cpus": os.cpu_count(), **extra}
+         "cpu": _cpu_name(), "logical_cpus": os.cpu_count(), "load_start": _load(), **extra}
     if device == "cuda":
         s["gpu"] = torch.cuda.get_device_name()
     return s
@@ -373,12 +390,14 @@ def bench_main(preset: str, input_size: tuple[int, int], device: str, batch: int
                 log(f"{VARIANT_TITLES[v]}: {opt.name} failed: {entry['error']}")
             res["options"].setdefault(v, {})[opt.name] = entry
     log(f"eval timing: {repeats} rounds over {sum(len(o) for o in options.values())} (model, option) pairs")
+    shares: list[float] = []
     for _ in range(repeats):
         for v in VARIANTS:
             for opt in options[v]:
                 entry = res["options"][v][opt.name]
                 if "error" not in entry:
-                    entry["samples_s"].append(_seconds(lambda: opt(x), device))
+                    entry["samples_s"].append(_seconds(lambda: opt(x), device, shares))
+    res["settings"]["cpu_share_eval"] = _share(shares)
     for v in VARIANTS:
         plain = res["options"][v][options[v][0].name]
         plain_ms = _median_ms_per_img(plain["samples_s"], batch)
@@ -405,12 +424,15 @@ def bench_main(preset: str, input_size: tuple[int, int], device: str, batch: int
         steps[v]()
         res["variants"][v]["train_samples_s"] = []
     log(f"train timing: {repeats} rounds")
+    shares = []
     for _ in range(repeats):
         for v in VARIANTS:
-            res["variants"][v]["train_samples_s"].append(_seconds(steps[v], device))
+            res["variants"][v]["train_samples_s"].append(_seconds(steps[v], device, shares))
+    res["settings"]["cpu_share_train"] = _share(shares)
     for v in VARIANTS:
         res["variants"][v]["train_ms_per_img"] = _median_ms_per_img(res["variants"][v]["train_samples_s"], batch)
     b, s = res["variants"]["baseline"], res["variants"]["sg"]
+    res["settings"]["load_end"] = _load()
     res["ratio"] = {k: s[k] / b[k] for k in ("params", "macs", "eval_ms_per_img", "train_ms_per_img",
                                                 "eval_peak_bytes", "train_peak_bytes") if b[k]}
     return res
@@ -500,18 +522,21 @@ def bench_scaling(device: str, repeats: int, out: Path, log=print) -> dict:
     one warm-up and min(repeats, 3) timed steps each; draws `<out>/figures/bench_scaling.png`."""
     r = max(1, min(repeats, 3))
     res = {"settings": settings(device, batch=SCALING_BATCH, repeats=r, variant="baseline"), "rows": []}
+    shares: list[float] = []
     for preset in SCALING_PRESETS:
         for size in SCALING_SIZES:
             model = bench_model(preset, False, device)
             macs = count_macs(model, size)
             step = make_train_step(model, SCALING_BATCH, size, device)
             step()
-            samples = [_seconds(step, device) for _ in range(r)]
+            samples = [_seconds(step, device, shares) for _ in range(r)]
             row = {"preset": preset, "input_hw": [size[1], size[0]], "macs": macs,
                    "train_ms_per_img": _median_ms_per_img(samples, SCALING_BATCH), "samples_s": samples}
             res["rows"].append(row)
             log(f"scaling: {preset} {size[1]}x{size[0]}: {row['train_ms_per_img']:.0f} ms/img "
                 f"({macs / 1e9:.2f} GMACs)")
+    res["settings"]["load_end"] = _load()
+    res["settings"]["cpu_share_train"] = _share(shares)
     res["figure"] = str(plot_scaling(res, out / "figures" / "bench_scaling.png"))
     return res
 
@@ -543,6 +568,10 @@ def plot_scaling(res: dict, path: Path) -> Path:
 
 
 # ------------------------------------------------------------------------------------- report
+def _ms(x: float) -> str:
+    return f"{x:.1f}" if x >= 10 else f"{x:.3g}"
+
+
 def _mib(b: float) -> str:
     return f"{b / MIB:,.0f}"
 
@@ -565,10 +594,10 @@ def render_markdown(result: dict) -> str:
                   f"| parameters | {b['params']:,} | {g['params']:,} | {ratio['params']:.4f} |",
                   f"| multiply-adds per image (G, 1e9) | {b['macs'] / 1e9:.3f} | {g['macs'] / 1e9:.3f} | "
                   f"{ratio['macs']:.4f} |",
-                  f"| eval forward, ms/img (eager, inference_mode) | {b['eval_ms_per_img']:.1f} | "
-                  f"{g['eval_ms_per_img']:.1f} | {ratio['eval_ms_per_img']:.3f} |",
-                  f"| train step, ms/img (forward + loss + backward + Adam) | {b['train_ms_per_img']:.1f} | "
-                  f"{g['train_ms_per_img']:.1f} | {ratio['train_ms_per_img']:.3f} |",
+                  f"| eval forward, ms/img (eager, inference_mode) | {_ms(b['eval_ms_per_img'])} | "
+                  f"{_ms(g['eval_ms_per_img'])} | {ratio['eval_ms_per_img']:.3f} |",
+                  f"| train step, ms/img (forward + loss + backward + Adam) | {_ms(b['train_ms_per_img'])} | "
+                  f"{_ms(g['train_ms_per_img'])} | {ratio['train_ms_per_img']:.3f} |",
                   f"| peak memory, train step (MiB) | {_mib(b['train_peak_bytes'])} | "
                   f"{_mib(g['train_peak_bytes'])} | {ratio.get('train_peak_bytes', float('nan')):.3f} |",
                   f"| peak memory, eval forward (MiB) | {_mib(b['eval_peak_bytes'])} | "
@@ -578,7 +607,9 @@ def render_markdown(result: dict) -> str:
                   f"for SG). Memory: {s['memory']}.", "",
                   f"### Inference options (eval forward, batch {s['batch']})", "",
                   "Each option is meant to change no results: `max rel. diff` is the largest difference "
-                  "of heatmaps and SGM logits from the reference, relative to the largest reference value.",
+                  "of heatmaps and SGM logits from the reference, relative to the largest reference value"
+                  + (" (on CUDA, convolutions run in TF32 by default, torch.backends.cudnn.allow_tf32, "
+                     "so differences of ~1e-4 are TF32 rounding, not the option)." if device == "cuda" else "."),
                   "", "| option | baseline ms/img | speed-up | max rel. diff | SG ms/img | speed-up | "
                   "max rel. diff |", "|---|---:|---:|---:|---:|---:|---:|"]
         for name in main["options"]["baseline"]:
@@ -586,7 +617,7 @@ def render_markdown(result: dict) -> str:
             for var in VARIANTS:
                 e = main["options"][var].get(name, {})
                 if "ms_per_img" in e:
-                    cells += [f"{e['ms_per_img']:.1f}", f"{e['speedup']:.2f}x", f"{e['max_rel_diff']:.1e}"]
+                    cells += [_ms(e['ms_per_img']), f"{e['speedup']:.2f}x", f"{e['max_rel_diff']:.1e}"]
                 else:
                     cells += ["failed: " + e.get("error", "not run"), "", ""]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -619,7 +650,7 @@ def render_markdown(result: dict) -> str:
         for preset in dict.fromkeys(r["preset"] for r in sc["rows"]):
             cells = {tuple(r["input_hw"]): r for r in sc["rows"] if r["preset"] == preset}
             lines.append(f"| {preset} | " + " | ".join(
-                f"{cells[k]['train_ms_per_img']:.0f} ({cells[k]['macs'] / 1e9:.2f})" if k in cells else ""
+                f"{_ms(cells[k]['train_ms_per_img'])} ({cells[k]['macs'] / 1e9:.2f})" if k in cells else ""
                 for k in sizes) + " |")
         lines += ["", "![train step time vs input size and width](figures/bench_scaling.png)", ""]
     return "\n".join(lines)
@@ -629,12 +660,28 @@ def _settings_line(s: dict) -> str:
     dev = f"GPU {s['gpu']}, " if "gpu" in s else ""
     return (f"Settings: {s['date']}, device {s['device']}, {dev}CPU {s['cpu']} ({s['logical_cpus']} logical "
             f"CPUs), torch {s['torch']}, torch.get_num_threads() = {s['threads']}, "
-            f"python {s['python']}" + (f", repeats {s['repeats']}" if "repeats" in s else "") + ".")
+            f"python {s['python']}" + (f", repeats {s['repeats']}" if "repeats" in s else "") +
+            f"; 1-minute load average {s.get('load_start')} at the start, {s.get('load_end')} at the end"
+            + _share_text(s) + ".")
+
+
+def _share_text(s: dict) -> str:
+    """The CPU share of the timed calls (see _seconds): how much other processes interfered."""
+    if s.get("device") != "cpu":
+        return ""
+    parts = [f"{phase} {s[k]:.2f}" for phase, k in (("eval", "cpu_share_eval"), ("train", "cpu_share_train"))
+             if s.get(k) is not None]
+    if not parts:
+        return ""
+    low = min(s[k] for k in ("cpu_share_eval", "cpu_share_train") if s.get(k) is not None) < 0.9
+    return ("; CPU share of the timed calls (process CPU time / (wall time x threads), median) "
+            + ", ".join(parts) + (" — below 0.9: other processes took CPU time, so the times are "
+                                  "inflated and noisy" if low else " (the cores were this process')"))
 
 
 def _range(options: dict, batch: int) -> str:
     samples = next(iter(options.values()))["samples_s"]
-    return f"{1000 * min(samples) / batch:.1f}-{1000 * max(samples) / batch:.1f} ms/img"
+    return f"{_ms(1000 * min(samples) / batch)}-{_ms(1000 * max(samples) / batch)} ms/img"
 
 
 def _upsampling_lines(main: dict) -> list[str]:
@@ -645,8 +692,8 @@ def _upsampling_lines(main: dict) -> list[str]:
         if "ms_per_img" in e:
             ours = main["options"][var][next(iter(main["options"][var]))]
             r = upsampling_verdict(ours["samples_s"], e["samples_s"])
-            lines.append(f"- Full model, {VARIANT_TITLES[var]}: ours {ours['ms_per_img']:.1f} ms/img, official "
-                         f"path {e['ms_per_img']:.1f} ms/img; official / ours time per round: median "
+            lines.append(f"- Full model, {VARIANT_TITLES[var]}: ours {_ms(ours['ms_per_img'])} ms/img, official "
+                         f"path {_ms(e['ms_per_img'])} ms/img; official / ours time per round: median "
                          f"{r['median']:.3f} (range {r['min']:.3f}-{r['max']:.3f}): ours is {r['verdict']}; "
                          f"same outputs (max rel. diff {e['max_rel_diff']:.1e}).")
     u = main.get("upsampling")
@@ -694,12 +741,13 @@ def _data_lines(d: dict) -> list[str]:
               f"{d['end_to_end'][v]['samples_per_s']:.0f} |" for v in VARIANTS]
     best = max(e["samples_per_s"] for e in d["loader"].values())
     need = max(d["train"][v]["samples_per_s"] for v in VARIANTS)
-    loss = 1 - min(d["end_to_end"][v]["samples_per_s"] / d["train"][v]["samples_per_s"] for v in VARIANTS)
+    kept = {v: d["end_to_end"][v]["samples_per_s"] / d["train"][v]["samples_per_s"] for v in VARIANTS}
     verdict = ("not data-bound: the loader alone delivers more samples/s than the model trains"
                if best > need else "data-bound: the model trains faster than the loader delivers")
-    lines += ["", f"Verdict: {verdict} ({best:.0f} vs {need:.0f} img/s); feeding the loop from "
-              f"{d['profile_workers']} workers on the same cores costs up to {100 * loss:.0f} % of the "
-              "train-step throughput (workers and the model's threads share the CPUs).", ""]
+    lines += ["", f"Verdict: {verdict} ({best:.0f} vs {need:.0f} img/s). Fed by {d['profile_workers']} "
+              "loader workers on the same CPUs, the loop runs at " + ", ".join(
+                  f"{100 * kept[v]:.0f} %" for v in VARIANTS) + " (baseline, SG) of the train step "
+              "alone (the workers and the model's threads share the cores).", ""]
     return lines
 
 
@@ -742,6 +790,10 @@ def run_bench(model: str, input_size: tuple[int, int], device: str, batch: int, 
     out_dir = Path(out)
     print(f"sgpose bench: device {device}, torch {torch.__version__}, "
           f"torch.get_num_threads() = {torch.get_num_threads()}, CPU {_cpu_name()}", flush=True)
+    load = _load()
+    if device == "cpu" and load is not None and load > 0.5:
+        print(f"warning: 1-minute load average {load}: other processes use the CPUs, CPU timings "
+              "will be inflated (the round-robin ratios less so)", flush=True)
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     if scaling:
         sections = {"scaling": bench_scaling(device, repeats, out_dir, log)}

@@ -141,7 +141,7 @@ def test_scaling_section_merges_into_the_report(tmp_path):
     assert merged["data"]["reason"] == "test" and merged["scaling"]["rows"] == rows
     text = md.read_text()
     assert "data pipeline not available (test)" in text and "## Scaling" in text
-    assert "| preset | 128x96 | 256x192 |" in text and "| hrnet_w32 | 512 (5.12) | 1024 (10.24) |" in text
+    assert "| preset | 128x96 | 256x192 |" in text and "| hrnet_w32 | 512.0 (5.12) | 1024.0 (10.24) |" in text
     assert render_markdown(merged) == text
 
 

@@ -49,7 +49,7 @@ def _fold(module: nn.Module) -> int:
                 module[k], module[k + 1] = fuse_conv_bn_eval(conv, bn), nn.Identity()
                 folded += 1
     for cls, pairs in FOLD_PAIRS.items():
-        if type(module) is cls:
+        if isinstance(module, cls):
             for conv_name, bn_name in pairs:
                 conv, bn = getattr(module, conv_name), getattr(module, bn_name)
                 if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
