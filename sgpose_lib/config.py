@@ -96,7 +96,8 @@ class TrainConfig:
     channels_last: bool = False
     sync_bn: bool = False          # SyncBatchNorm under torchrun
     threads: int = 0               # torch.set_num_threads; 0 = leave torch's default
-    val_every: int = 1             # validate every N epochs (and after the last)
+    val_every: int = 1             # validate every N epochs and after the last; 0 = never
+                                   # (the evaluate stage scores the final checkpoint)
 
 
 @dataclass

@@ -146,6 +146,8 @@ def evaluate_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = Non
     model = build_model(cfg.model)
     model.load_state_dict(ckpt["model"])
     model.to(device)
+    if cfg.train.channels_last:
+        model.to(memory_format=torch.channels_last)
     dataset = build_dataset(cfg, "val")
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)

@@ -251,7 +251,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
                    "data_wait_share": wait / elapsed}, timing=True)
 
         is_last = epoch + 1 == cfg.train.epochs
-        if ddp.main and ((epoch + 1) % cfg.train.val_every == 0 or is_last):
+        every = cfg.train.val_every
+        if ddp.main and every > 0 and ((epoch + 1) % every == 0 or is_last):
             last_metrics = evaluate_dataset(model, val_set, cfg, device)
             metric = primary_metric(last_metrics, cfg.data.track)
             log.write({"kind": "val", "epoch": epoch, "step": step, **last_metrics})
