@@ -59,3 +59,19 @@ def check_writable(folder: str | Path) -> Path:
     except OSError as e:
         raise SgposeError(f"{folder}: output folder is not writable ({e.strerror or e})") from None
     return folder
+
+
+def load_model_state(model: torch.nn.Module, state: dict, source: str | Path) -> None:
+    """Load a training checkpoint's `model` state strictly; CheckpointError naming the
+    mismatching tensors (another architecture, width or SGM placement), never a partial load."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+             for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    problems = ([f"shape {w}" for w in wrong] + [f"missing {k}" for k in missing]
+                + [f"unexpected {k}" for k in unexpected])
+    if problems:
+        more = f" (+{len(problems) - 4} more)" if len(problems) > 4 else ""
+        raise CheckpointError(f"{source}: does not fit the model: {'; '.join(problems[:4])}{more}")
+    model.load_state_dict(state)

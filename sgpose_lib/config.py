@@ -129,10 +129,11 @@ class Config:
         d, m = self.data, self.model
         if d.track not in TRACKS:
             raise ConfigError(f"data.track: {d.track!r} is not one of {TRACKS}")
-        w, h = d.input_size
-        if w <= 0 or h <= 0 or w % 32 or h % 32:
-            raise ConfigError(f"data.image_size: {w}x{h} must be positive multiples of 32 "
-                              "(HRNet fuses branches at strides 4 to 32)")
+        for name in ("image_size", "mpii_image_size"):
+            w, h = getattr(d, name)
+            if w <= 0 or h <= 0 or w % 32 or h % 32:
+                raise ConfigError(f"data.{name}: {w}x{h} (width x height) must be positive "
+                                  "multiples of 32 (HRNet fuses branches at strides 4 to 32)")
         if d.sigma <= 0:
             raise ConfigError(f"data.sigma: {d.sigma} must be > 0")
         if d.radius <= 0:

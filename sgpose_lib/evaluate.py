@@ -126,7 +126,7 @@ def evaluate_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = Non
                         image_root: str | None = None, workers: int | None = None) -> dict:
     """Evaluate a training checkpoint on its run's validation data (or on `val_ann`), with ground
     truth boxes or a detector-results JSON; writes metrics.json (and the COCO results) to out_dir."""
-    from .checkpoint_io import load_checkpoint
+    from .checkpoint_io import load_checkpoint, load_model_state
     from .config import config_from_dict
     from .data import build_dataset
     from .model import build_model
@@ -144,7 +144,7 @@ def evaluate_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = Non
         cfg.data.workers = workers
     device = resolve_device(cfg.train.device)
     model = build_model(cfg.model)
-    model.load_state_dict(ckpt["model"])
+    load_model_state(model, ckpt["model"], checkpoint)
     model.to(device)
     if cfg.train.channels_last:
         model.to(memory_format=torch.channels_last)

@@ -23,7 +23,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from .checkpoint_io import atomic_save, check_writable, load_checkpoint
+from .checkpoint_io import atomic_save, check_writable, load_checkpoint, load_model_state
 from .config import Config
 from .data import build_dataset
 from .errors import ConfigError, TrainingError
@@ -200,7 +200,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
             print(f"{out / 'last.pt'} was trained with another config: starting afresh")
         ckpt = None
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
+        load_model_state(model, ckpt["model"], out / "last.pt")
         optimizer.load_state_dict(ckpt["optimizer"])
         dwa.load_state_dict(ckpt["dwa"])
         torch.set_rng_state(ckpt["rng"]["torch"])

@@ -63,12 +63,15 @@ def make_coco(data: dict) -> COCO:
 
 
 def clean_box(bbox, width: float, height: float) -> tuple[float, float, float, float] | None:
-    """The official clean box (x1, y1, w, h) of an (x, y, w, h) box, or None if empty."""
+    """The official clean box (x1, y1, w, h) of an (x, y, w, h) box, or None if empty.
+
+    Stricter than the official `x2 >= x1 and y2 >= y1`: a box of zero width or height would give
+    a zero crop scale, so it is dropped (counted as a bad box) too."""
     x, y, w, h = (float(v) for v in bbox)
     x1, y1 = max(0.0, x), max(0.0, y)
     x2 = min(width - 1.0, x1 + max(0.0, w - 1.0))
     y2 = min(height - 1.0, y1 + max(0.0, h - 1.0))
-    if x2 >= x1 and y2 >= y1:
+    if x2 > x1 and y2 > y1:
         return x1, y1, x2 - x1, y2 - y1
     return None
 
