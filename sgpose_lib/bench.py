@@ -30,8 +30,10 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 import types
 from dataclasses import dataclass
@@ -187,23 +189,32 @@ def _train_batch(batch: int, input_size: tuple[int, int], num_joints: int, devic
     return [t.to(device) for t in (x, heatmaps, weight, seg)]
 
 
-def make_train_step(model: nn.Module, batch: int, input_size: tuple[int, int], device: str):
-    """A closure doing one training step as `sgpose train` does: forward, L_key (+ lambda * L_seg
-    with SGM), backward, Adam step."""
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, t_heatmaps: torch.Tensor,
+               t_weight: torch.Tensor, t_seg: torch.Tensor) -> float:
+    """One training step as `sgpose train` does: forward, L_key (+ lambda * L_seg with SGM),
+    backward, Adam step; returns the loss."""
+    heatmaps, seg = model(x)
+    loss = joints_mse_loss(heatmaps, t_heatmaps, t_weight)
+    if seg:
+        loss = loss + LAMBDA * seg_bce_loss(seg, t_seg)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def make_train_step(model: nn.Module, batch: int, input_size: tuple[int, int], device: str,
+                    channels_last: bool = False) -> Callable[[], float]:
+    """A closure doing one train_step of `model` (put in train mode, and in channels_last memory
+    order if asked, as `train.channels_last`) on a fixed random batch."""
     model.train()
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     x, t_heatmaps, t_weight, t_seg = _train_batch(batch, input_size, model.num_joints, device)
-
-    def step() -> float:
-        heatmaps, seg = model(x)
-        loss = joints_mse_loss(heatmaps, t_heatmaps, t_weight)
-        if seg:
-            loss = loss + LAMBDA * seg_bce_loss(seg, t_seg)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
-    return step
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return lambda: train_step(model, optimizer, x, t_heatmaps, t_weight, t_seg)
 
 
 # ---------------------------------------------------------------- the official upsampling path
@@ -368,7 +379,23 @@ def bench_main(preset: str, input_size: tuple[int, int], device: str, batch: int
             f"{res['variants'][v]['macs'] / 1e9:.3f} GMACs/img")
     x = torch.randn(batch, 3, h, w, generator=torch.Generator().manual_seed(2)).to(device)
 
-    # eval: memory (also the first warm-up), options, compile time, then round-robin timing
+    # eval: memory (also the first warm-up), options, compile time (cold: an empty inductor cache),
+    # then round-robin timing
+    cache = tempfile.mkdtemp(prefix="sgpose_bench_inductor_")
+    saved_cache = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
+    try:
+        return _bench_main(res, models, x, preset, input_size, device, batch, repeats, use_compile, log)
+    finally:
+        if saved_cache is None:
+            os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
+        else:
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = saved_cache
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def _bench_main(res: dict, models: dict, x: torch.Tensor, preset: str, input_size: tuple[int, int],
+                device: str, batch: int, repeats: int, use_compile: bool, log) -> dict:
     options: dict[str, list[EvalOption]] = {}
     refs, record = {}, []
     for v, m in models.items():
@@ -399,13 +426,13 @@ def bench_main(preset: str, input_size: tuple[int, int], device: str, batch: int
                     entry["samples_s"].append(_seconds(lambda: opt(x), device, shares))
     res["settings"]["cpu_share_eval"] = _share(shares)
     for v in VARIANTS:
-        plain = res["options"][v][options[v][0].name]
-        plain_ms = _median_ms_per_img(plain["samples_s"], batch)
+        plain = res["options"][v][options[v][0].name]["samples_s"]
         for entry in res["options"][v].values():
             if entry["samples_s"]:
                 entry["ms_per_img"] = _median_ms_per_img(entry["samples_s"], batch)
-                entry["speedup"] = plain_ms / entry["ms_per_img"]
-        res["variants"][v]["eval_ms_per_img"] = plain_ms
+                entry["speedup"], entry["speedup_range"] = paired_ratio(plain, entry["samples_s"])
+        res["variants"][v]["eval_ms_per_img"] = _median_ms_per_img(plain, batch)
+        res["variants"][v]["eval_samples_s"] = plain
 
     # the fusions' upsampling in isolation, shapes of one baseline forward
     with torch.inference_mode(), official_upsampling(record):
@@ -433,9 +460,18 @@ def bench_main(preset: str, input_size: tuple[int, int], device: str, batch: int
         res["variants"][v]["train_ms_per_img"] = _median_ms_per_img(res["variants"][v]["train_samples_s"], batch)
     b, s = res["variants"]["baseline"], res["variants"]["sg"]
     res["settings"]["load_end"] = _load()
-    res["ratio"] = {k: s[k] / b[k] for k in ("params", "macs", "eval_ms_per_img", "train_ms_per_img",
-                                                "eval_peak_bytes", "train_peak_bytes") if b[k]}
+    res["ratio"] = {k: s[k] / b[k] for k in ("params", "macs", "eval_peak_bytes", "train_peak_bytes") if b[k]}
+    res["ratio_range"] = {}
+    for k, samples in (("eval_ms_per_img", "eval_samples_s"), ("train_ms_per_img", "train_samples_s")):
+        res["ratio"][k], res["ratio_range"][k] = paired_ratio(s[samples], b[samples])
     return res
+
+
+def paired_ratio(num: list[float], den: list[float]) -> tuple[float, list[float]]:
+    """Median and range over the round-robin rounds of num[i] / den[i]: robust to a machine
+    that speeds up or slows down between rounds, which a ratio of medians is not."""
+    ratios = [a / b for a, b in zip(num, den)]
+    return statistics.median(ratios), [min(ratios), max(ratios)]
 
 
 # ---------------------------------------------------------------------------------- data section
@@ -447,28 +483,45 @@ def _find_params() -> Path | None:
 
 
 def bench_data(device: str, repeats: int, log=print, max_batches: int = 12) -> dict:
-    """Training data pipeline (decode + affine warp + targets, DataLoader at 0, 1, 2 workers) beside
-    the `cpu` profile's train step, and both together; {"available": False, "reason"} without data."""
+    """For each track of the `cpu` profile: the training data pipeline's samples/s (decode + affine
+    warp + targets + collate; DataLoader with 0, 1, 2 workers) beside the profile's train step alone
+    and fed by the loader; {"available": False, "reason"} when no track's data can be loaded."""
     try:
-        from torch.utils.data import DataLoader
-
-        from .config import load_config
+        from .config import TRACKS, load_config
         from .data import build_dataset
         params = _find_params()
         if params is None:
             raise ConfigError("params.yaml not found")
-        cfg = load_config("cpu", params, track="mpii", variant="baseline")
-        dataset = build_dataset(cfg, "train")
+        load_config("cpu", params)
     except (ImportError, SgposeError, OSError) as e:
         reason = f"{type(e).__name__}: {e}"
         log(f"data pipeline not available ({reason})")
         return {"available": False, "reason": reason}
+    res: dict = {"available": False, "profile": "cpu", "tracks": {}}
+    for track in TRACKS:
+        try:
+            cfg = load_config("cpu", params, track=track, variant="baseline")
+            dataset = build_dataset(cfg, "train")
+        except (ImportError, SgposeError, OSError) as e:
+            reason = f"{type(e).__name__}: {e}"
+            log(f"data pipeline of the {track} track not available ({reason})")
+            res["tracks"][track] = {"available": False, "reason": reason}
+            continue
+        res["tracks"][track] = _bench_track(cfg, dataset, device, repeats, log, max_batches)
+        res["available"] = True
+    if not res["available"]:
+        res["reason"] = "; ".join(f"{t}: {r['reason']}" for t, r in res["tracks"].items())
+    return res
+
+
+def _bench_track(cfg, dataset, device: str, repeats: int, log, max_batches: int) -> dict:
+    from torch.utils.data import DataLoader
     dataset.set_epoch(0)
-    batch, (w, h) = cfg.train.batch_size, cfg.data.input_size
+    batch, (w, h), cl = cfg.train.batch_size, cfg.data.input_size, cfg.train.channels_last
     n = max(2, min(max_batches, len(dataset) // batch))
-    res = {"available": True, "profile": "cpu", "track": cfg.data.track, "preset": cfg.model.preset,
-           "input_hw": [h, w], "batch": batch, "batches": n, "samples": len(dataset), "loader": {},
-           "train": {}, "end_to_end": {}, "profile_workers": cfg.data.workers}
+    res = {"available": True, "preset": cfg.model.preset, "input_hw": [h, w], "batch": batch,
+           "channels_last": cl, "batches": n, "samples": len(dataset), "profile_workers": cfg.data.workers,
+           "loader": {}, "train": {}, "end_to_end": {}}
 
     def loader(workers: int) -> DataLoader:
         return DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers, drop_last=True,
@@ -484,35 +537,29 @@ def bench_data(device: str, repeats: int, log=print, max_batches: int = 12) -> d
         t2 = time.perf_counter()
         del it
         res["loader"][workers] = {"first_batch_s": t1 - t0, "samples_per_s": (n - 1) * batch / (t2 - t1)}
-        log(f"data: {workers} workers: {res['loader'][workers]['samples_per_s']:.0f} samples/s")
+        log(f"data, {cfg.data.track}: {workers} workers: {res['loader'][workers]['samples_per_s']:.0f} samples/s")
     for v in VARIANTS:
-        step = make_train_step(bench_model(cfg.model.preset, v == "sg", device, cfg.model.num_joints),
-                               batch, (w, h), device)
+        model = bench_model(cfg.model.preset, v == "sg", device, cfg.model.num_joints)
+        step = make_train_step(model, batch, (w, h), device, channels_last=cl)
         step()
         samples = [_seconds(step, device) for _ in range(repeats)]
         res["train"][v] = {"samples_per_s": batch / statistics.median(samples), "samples_s": samples}
-        # the real loop: loader with the profile's workers feeding the train step
-        model = bench_model(cfg.model.preset, v == "sg", device, cfg.model.num_joints).train()
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        # the real loop: the loader with the profile's workers feeding the same train step
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         t0, it = None, iter(loader(cfg.data.workers))
         for k in range(n):
             b = next(it)
             if k == 1:  # from the second batch on: workers started, first step done
                 _sync(device)
                 t0 = time.perf_counter()
-            heatmaps, seg = model(b["image"].to(device))
-            loss = joints_mse_loss(heatmaps, b["heatmaps"].to(device), b["target_weight"].to(device))
-            if seg:
-                loss = loss + LAMBDA * seg_bce_loss(seg, b["seg"].to(device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss.item()
+            x = b["image"].to(device)
+            train_step(model, optimizer, x.contiguous(memory_format=torch.channels_last) if cl else x,
+                       b["heatmaps"].to(device), b["target_weight"].to(device), b["seg"].to(device))
         _sync(device)
         del it
         res["end_to_end"][v] = {"samples_per_s": (n - 1) * batch / (time.perf_counter() - t0)}
-        log(f"data: {v} train {res['train'][v]['samples_per_s']:.0f} img/s, with the loader "
-            f"({cfg.data.workers} workers) {res['end_to_end'][v]['samples_per_s']:.0f} img/s")
+        log(f"data, {cfg.data.track}: {v} train step {res['train'][v]['samples_per_s']:.0f} img/s, fed by the "
+            f"loader ({cfg.data.workers} workers) {res['end_to_end'][v]['samples_per_s']:.0f} img/s")
     return res
 
 
@@ -595,14 +642,17 @@ def render_markdown(result: dict) -> str:
                   f"| multiply-adds per image (G, 1e9) | {b['macs'] / 1e9:.3f} | {g['macs'] / 1e9:.3f} | "
                   f"{ratio['macs']:.4f} |",
                   f"| eval forward, ms/img (eager, inference_mode) | {_ms(b['eval_ms_per_img'])} | "
-                  f"{_ms(g['eval_ms_per_img'])} | {ratio['eval_ms_per_img']:.3f} |",
+                  f"{_ms(g['eval_ms_per_img'])} | {_ratio(main, 'eval_ms_per_img')} |",
                   f"| train step, ms/img (forward + loss + backward + Adam) | {_ms(b['train_ms_per_img'])} | "
-                  f"{_ms(g['train_ms_per_img'])} | {ratio['train_ms_per_img']:.3f} |",
+                  f"{_ms(g['train_ms_per_img'])} | {_ratio(main, 'train_ms_per_img')} |",
                   f"| peak memory, train step (MiB) | {_mib(b['train_peak_bytes'])} | "
                   f"{_mib(g['train_peak_bytes'])} | {ratio.get('train_peak_bytes', float('nan')):.3f} |",
                   f"| peak memory, eval forward (MiB) | {_mib(b['eval_peak_bytes'])} | "
                   f"{_mib(g['eval_peak_bytes'])} | {ratio.get('eval_peak_bytes', float('nan')):.3f} |",
-                  "", f"MACs: multiply-adds of the convolutions for one image (the field's 'GFLOPs'), "
+                  "", "Times: median over the timed rounds; time ratios (SG / baseline here, speed-ups "
+                  "below): median and range over the rounds of the ratio within each round (the models and "
+                  "options are timed round-robin). "
+                  f"MACs: multiply-adds of the convolutions for one image (the field's 'GFLOPs'), "
                   f"1 G = 1e9. Loss of the train step: keypoint MSE (+ {LAMBDA} x seg BCE over the 4 maps "
                   f"for SG). Memory: {s['memory']}.", "",
                   f"### Inference options (eval forward, batch {s['batch']})", "",
@@ -617,7 +667,9 @@ def render_markdown(result: dict) -> str:
             for var in VARIANTS:
                 e = main["options"][var].get(name, {})
                 if "ms_per_img" in e:
-                    cells += [_ms(e['ms_per_img']), f"{e['speedup']:.2f}x", f"{e['max_rel_diff']:.1e}"]
+                    lo, hi = e.get("speedup_range", (e["speedup"], e["speedup"]))
+                    cells += [_ms(e['ms_per_img']), f"{e['speedup']:.2f}x ({lo:.2f}-{hi:.2f})",
+                              f"{e['max_rel_diff']:.1e}"]
                 else:
                     cells += ["failed: " + e.get("error", "not run"), "", ""]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -626,7 +678,9 @@ def render_markdown(result: dict) -> str:
             e = next((e for n, e in main["options"][var].items() if n.startswith("torch.compile")), None)
             if e and "compile_s" in e:
                 lines.append(f"- torch.compile of {VARIANT_TITLES[var]}: first call (compilation) "
-                             f"{e['compile_s']:.1f} s, measured apart from the timed calls.")
+                             f"{e['compile_s']:.1f} s, measured apart from the timed calls"
+                             + (", starting from an empty inductor cache." if var == "baseline" else
+                                ", after the baseline's (it reuses the kernels they share)."))
         lines += [f"- Spread: the timed repeats of each option are in the JSON (`samples_s`); "
                   f"ranges of the reference: " + "; ".join(
                       f"{var} {_range(main['options'][var], main['settings']['batch'])}" for var in VARIANTS),
@@ -654,6 +708,11 @@ def render_markdown(result: dict) -> str:
                 for k in sizes) + " |")
         lines += ["", "![train step time vs input size and width](figures/bench_scaling.png)", ""]
     return "\n".join(lines)
+
+
+def _ratio(main: dict, key: str) -> str:
+    lo, hi = main.get("ratio_range", {}).get(key, (main["ratio"][key],) * 2)
+    return f"{main['ratio'][key]:.3f} ({lo:.2f}-{hi:.2f})"
 
 
 def _settings_line(s: dict) -> str:
@@ -727,27 +786,33 @@ def _pct_of_forward(total_us: dict, main: dict) -> float:
     return 100 * total_us["size"] / forward_us
 
 
-def _data_lines(d: dict) -> list[str]:
-    h, w = d["input_hw"]
-    lines = [f"Profile `{d['profile']}` ({d['track']} track, {d['samples']} training samples): "
-             f"{d['preset']}, input {h}x{w} (height x width), batch {d['batch']}; loader rates over "
-             f"{d['batches'] - 1} batches after the first (decode + affine warp + targets + collate), "
-             "the loader's start-up is the time to the first batch.", "",
-             "| DataLoader workers | samples/s | time to first batch (s) |", "|---:|---:|---:|"]
-    lines += [f"| {k} | {e['samples_per_s']:.0f} | {e['first_batch_s']:.2f} |" for k, e in d["loader"].items()]
-    lines += ["", f"| model | train step alone, img/s | loader ({d['profile_workers']} workers) + train "
-              "step, img/s |", "|---|---:|---:|"]
-    lines += [f"| {VARIANT_TITLES[v]} | {d['train'][v]['samples_per_s']:.0f} | "
-              f"{d['end_to_end'][v]['samples_per_s']:.0f} |" for v in VARIANTS]
-    best = max(e["samples_per_s"] for e in d["loader"].values())
-    need = max(d["train"][v]["samples_per_s"] for v in VARIANTS)
-    kept = {v: d["end_to_end"][v]["samples_per_s"] / d["train"][v]["samples_per_s"] for v in VARIANTS}
-    verdict = ("not data-bound: the loader alone delivers more samples/s than the model trains"
-               if best > need else "data-bound: the model trains faster than the loader delivers")
-    lines += ["", f"Verdict: {verdict} ({best:.0f} vs {need:.0f} img/s). Fed by {d['profile_workers']} "
-              "loader workers on the same CPUs, the loop runs at " + ", ".join(
-                  f"{100 * kept[v]:.0f} %" for v in VARIANTS) + " (baseline, SG) of the train step "
-              "alone (the workers and the model's threads share the cores).", ""]
+def _data_lines(data: dict) -> list[str]:
+    lines = [f"Profile `{data['profile']}`, each track's training set; loader rates over the batches after "
+             "the first (decode + affine warp + targets + collate, shuffled), start-up = time to the first "
+             "batch; the train step as in the main table, with the profile's memory format; 'fed by the "
+             "loader' = the real loop, the loader with the profile's worker count feeding the train step.", ""]
+    for track, d in data["tracks"].items():
+        if not d.get("available"):
+            lines += [f"### {track} track", "", f"data pipeline not available ({d.get('reason')})", ""]
+            continue
+        h, w = d["input_hw"]
+        workers = d["profile_workers"]
+        lines += [f"### {track} track: {d['preset']}, input {h}x{w} (height x width), batch {d['batch']}"
+                  f"{', channels_last' if d['channels_last'] else ''}, {d['samples']} samples", "",
+                  "| DataLoader workers | samples/s | start-up (s) |", "|---:|---:|---:|"]
+        lines += [f"| {k} | {e['samples_per_s']:.0f} | {e['first_batch_s']:.2f} |" for k, e in d["loader"].items()]
+        lines += ["", f"| model | train step alone, img/s | fed by the loader ({workers} workers), img/s |",
+                  "|---|---:|---:|"]
+        lines += [f"| {VARIANT_TITLES[v]} | {d['train'][v]['samples_per_s']:.0f} | "
+                  f"{d['end_to_end'][v]['samples_per_s']:.0f} |" for v in VARIANTS]
+        supply = d["loader"][str(workers) if str(workers) in d["loader"] else workers]["samples_per_s"]
+        need = max(d["train"][v]["samples_per_s"] for v in VARIANTS)
+        kept = [100 * d["end_to_end"][v]["samples_per_s"] / d["train"][v]["samples_per_s"] for v in VARIANTS]
+        verdict = ("not data-bound: the loader alone delivers more samples/s than the model trains"
+                   if supply > need else "data-bound: the model trains faster than the loader delivers")
+        lines += ["", f"Verdict: {verdict} ({supply:.0f} samples/s with {workers} workers vs {need:.0f} img/s); "
+                  f"fed by the loader the loop keeps {kept[0]:.0f} % (baseline) and {kept[1]:.0f} % (SG) of "
+                  "the train step's rate (the workers and the model's threads share the cores).", ""]
     return lines
 
 
@@ -791,9 +856,9 @@ def run_bench(model: str, input_size: tuple[int, int], device: str, batch: int, 
     print(f"sgpose bench: device {device}, torch {torch.__version__}, "
           f"torch.get_num_threads() = {torch.get_num_threads()}, CPU {_cpu_name()}", flush=True)
     load = _load()
-    if device == "cpu" and load is not None and load > 0.5:
-        print(f"warning: 1-minute load average {load}: other processes use the CPUs, CPU timings "
-              "will be inflated (the round-robin ratios less so)", flush=True)
+    if device == "cpu" and load is not None and load > 1.0:
+        print(f"warning: 1-minute load average {load}: other processes use (or just used) the CPUs; "
+              "CPU timings are inflated while they run (see the CPU share in the report)", flush=True)
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     if scaling:
         sections = {"scaling": bench_scaling(device, repeats, out_dir, log)}

@@ -61,7 +61,7 @@ def test_dvc_repro_smoke_end_to_end(repo):
         assert (dst / "runs" / name / "eval" / "metrics.json").is_file()
     for name in ("index.html", "report.ipynb", "attention_maps.ipynb", "radius_ablation.ipynb",
                  "tables/table1_pckh.md", "tables/table2_coco.md", "tables/table3_radius.md",
-                 "figures/study/attention_maps.png"):
+                 "figures/study/attention_maps.png", "figures/augmented_samples.png"):
         assert (dst / "reports" / name).is_file(), name
     table1 = (dst / "reports" / "tables" / "table1_pckh.md").read_text()
     assert "profile `smoke`" in table1 and "97.3" in table1  # ours and the paper's SG row
