@@ -6,15 +6,19 @@ keypoint MSE, plus lambda x seg BCE for SG, + backward + Adam step), peak memory
 ratios. Then the inference options that change no results (inference_mode vs no_grad, channels_last,
 BN folded into the convs, torch.compile) and the official HRNet upsampling path (nn.Upsample with
 scale_factor instead of our F.interpolate with size=), each with its speed-up over plain eager and its
-largest output difference. Then, with the embedded data prepared, the training data pipeline's
-samples/s beside the `cpu` profile's training throughput. `scaling=True` instead times a train step
-over widths x input sizes and draws a log-log plot.
+largest output difference; torch.compile's compilation is timed apart, from an empty inductor cache.
+Then, with the embedded data prepared, each track's training data pipeline (samples/s at 0, 1, 2
+DataLoader workers) beside the `cpu` profile's train step, alone and fed by the loader.
+`scaling=True` instead times a train step over widths x input sizes and draws a log-log plot.
 
 Timing: every measurement is warmed up, then `repeats` timed calls; the options of both models are
-timed round-robin (one call of each per round) so that a slow phase of a shared machine hits them all
-alike; the median is reported. Times are wall-clock, with torch.cuda.synchronize() on CUDA.
-Models use the official init with non-trivial BN statistics and affine parameters (as after
-training), so that folding BN is not a no-op; speed does not depend on the weights' values.
+timed round-robin (one call of each per round), so that a slow phase of a shared machine hits them
+all alike. Times are medians; ratios of times (SG / baseline, speed-ups) are the median and range of
+the ratio within each round. Wall-clock, with torch.cuda.synchronize() on CUDA. On CPU the report
+gives the timed calls' CPU share (process CPU time / (wall x threads)): below ~0.9, other processes
+took the cores and the times are inflated. Models use the official init with non-trivial BN
+statistics and affine parameters (as after training), so that folding BN is not a no-op; speed
+does not depend on the weights' values.
 
 Outputs: `<out>/bench_<device>.json` (every sample) and `<out>/bench_<device>.md`, re-rendered from the
 JSON; a scaling run updates the `scaling` section and keeps the main one, and the reverse.
