@@ -149,11 +149,33 @@ class PeakMemory:
             self.peak = max(0, _maxrss_bytes() - self.before)
 
 
+def saved_activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
+    """Bytes of the tensors one training forward keeps for backward (activations; the parameters,
+    also saved by the convs, are left out), each storage counted once: exact, allocator-free."""
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            seen[storage.data_ptr()] = storage.nbytes()
+        return t
+    was_training = model.training
+    model.train()
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = model(x)
+        del out
+    finally:
+        model.train(was_training)
+    return sum(seen.values())
+
+
 def memory_note(device: str) -> str:
     if device == "cuda":
-        return ("peak memory = torch.cuda.max_memory_allocated during the phase minus the memory "
+        return ("torch.cuda.max_memory_allocated during the phase minus the memory "
                 "allocated before it (tensors only: activations, gradients, Adam state; not the weights)")
-    return ("peak memory = peak resident set size of the process during the phase (getrusage "
+    return ("peak resident set size of the process during the phase (getrusage "
             "ru_maxrss, high-water mark reset through /proc/self/clear_refs) minus the resident size "
             "before it: activations, gradients and Adam state plus allocator and oneDNN scratch "
             "memory, not the weights; an OS-level number, not a count of tensor bytes")
@@ -389,7 +411,7 @@ def bench_main(preset: str, input_size: tuple[int, int], device: str, batch: int
     saved_cache = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
     try:
-        return _bench_main(res, models, x, preset, input_size, device, batch, repeats, use_compile, log)
+        return _bench_main(res, models, x, input_size, device, batch, repeats, use_compile, log)
     finally:
         if saved_cache is None:
             os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
@@ -398,7 +420,7 @@ def bench_main(preset: str, input_size: tuple[int, int], device: str, batch: int
         shutil.rmtree(cache, ignore_errors=True)
 
 
-def _bench_main(res: dict, models: dict, x: torch.Tensor, preset: str, input_size: tuple[int, int],
+def _bench_main(res: dict, models: dict, x: torch.Tensor, input_size: tuple[int, int],
                 device: str, batch: int, repeats: int, use_compile: bool, log) -> dict:
     options: dict[str, list[EvalOption]] = {}
     refs, record = {}, []
@@ -445,9 +467,11 @@ def _bench_main(res: dict, models: dict, x: torch.Tensor, preset: str, input_siz
     del options, refs
     gc.collect()
 
-    # train step: memory (first step, allocates Adam state), one more warm-up, round-robin timing
+    # train step: saved activations, memory (first step, allocates Adam state), one more warm-up,
+    # round-robin timing
     steps = {}
     for v, m in models.items():
+        res["variants"][v]["saved_activation_bytes"] = saved_activation_bytes(m, x)
         steps[v] = make_train_step(m, batch, input_size, device)
         with PeakMemory(device) as mem:
             steps[v]()
@@ -464,7 +488,8 @@ def _bench_main(res: dict, models: dict, x: torch.Tensor, preset: str, input_siz
         res["variants"][v]["train_ms_per_img"] = _median_ms_per_img(res["variants"][v]["train_samples_s"], batch)
     b, s = res["variants"]["baseline"], res["variants"]["sg"]
     res["settings"]["load_end"] = _load()
-    res["ratio"] = {k: s[k] / b[k] for k in ("params", "macs", "eval_peak_bytes", "train_peak_bytes") if b[k]}
+    res["ratio"] = {k: s[k] / b[k] for k in ("params", "macs", "saved_activation_bytes", "eval_peak_bytes",
+                                             "train_peak_bytes") if b[k]}
     res["ratio_range"] = {}
     for k, samples in (("eval_ms_per_img", "eval_samples_s"), ("train_ms_per_img", "train_samples_s")):
         res["ratio"][k], res["ratio_range"][k] = paired_ratio(s[samples], b[samples])
@@ -602,7 +627,15 @@ def plot_scaling(res: dict, path: Path) -> Path:
         px = [r["input_hw"][0] * r["input_hw"][1] for r in rows]
         a.loglog(px, [r["train_ms_per_img"] for r in rows], "o-", label=preset)
         b.loglog([r["macs"] / 1e9 for r in rows], [r["train_ms_per_img"] for r in rows], "o", label=preset)
-    a.set_xlabel("input pixels (height x width)")
+    sizes = sorted({tuple(r["input_hw"]) for r in res["rows"]})
+    a.set_xticks([h * w for h, w in sizes], [f"{h}x{w}" for h, w in sizes], minor=False)
+    a.set_xticks([], minor=True)
+    a.set_xlabel("input size (height x width; log of the pixel count)")
+    macs = sorted(r["macs"] / 1e9 for r in res["rows"])
+    per_gmac = statistics.median(r["train_ms_per_img"] / (r["macs"] / 1e9) for r in res["rows"])
+    b.loglog([macs[0], macs[-1]], [per_gmac * macs[0], per_gmac * macs[-1]], "k--", lw=0.8,
+             label="time proportional to MACs")
+    b.legend(fontsize=8)
     b.set_xlabel("multiply-adds per image (G)")
     for ax in (a, b):
         ax.set_ylabel("train step, ms/img")
@@ -649,6 +682,10 @@ def render_markdown(result: dict) -> str:
                   f"{_ms(g['eval_ms_per_img'])} | {_ratio(main, 'eval_ms_per_img')} |",
                   f"| train step, ms/img (forward + loss + backward + Adam) | {_ms(b['train_ms_per_img'])} | "
                   f"{_ms(g['train_ms_per_img'])} | {_ratio(main, 'train_ms_per_img')} |",
+                  f"| activations saved for backward (MiB, exact tensor bytes) | "
+                  f"{_mib(b.get('saved_activation_bytes', float('nan')))} | "
+                  f"{_mib(g.get('saved_activation_bytes', float('nan')))} | "
+                  f"{ratio.get('saved_activation_bytes', float('nan')):.3f} |",
                   f"| peak memory, train step (MiB) | {_mib(b['train_peak_bytes'])} | "
                   f"{_mib(g['train_peak_bytes'])} | {ratio.get('train_peak_bytes', float('nan')):.3f} |",
                   f"| peak memory, eval forward (MiB) | {_mib(b['eval_peak_bytes'])} | "
@@ -658,7 +695,7 @@ def render_markdown(result: dict) -> str:
                   "options are timed round-robin). "
                   f"MACs: multiply-adds of the convolutions for one image (the field's 'GFLOPs'), "
                   f"1 G = 1e9. Loss of the train step: keypoint MSE (+ {LAMBDA} x seg BCE over the 4 maps "
-                  f"for SG). Memory: {s['memory']}.", "",
+                  f"for SG). Peak memory: {s['memory']}.", "",
                   f"### Inference options (eval forward, batch {s['batch']})", "",
                   "Each option is meant to change no results: `max rel. diff` is the largest difference "
                   "of heatmaps and SGM logits from the reference, relative to the largest reference value"
@@ -790,6 +827,10 @@ def _pct_of_forward(total_us: dict, main: dict) -> float:
     return 100 * total_us["size"] / forward_us
 
 
+def _workers(n: int) -> str:
+    return f"{n} worker" + ("" if n == 1 else "s")
+
+
 def _data_lines(data: dict) -> list[str]:
     lines = [f"Profile `{data['profile']}`, each track's training set; loader rates over the batches after "
              "the first (decode + affine warp + targets + collate, shuffled), start-up = time to the first "
@@ -805,7 +846,7 @@ def _data_lines(data: dict) -> list[str]:
                   f"{', channels_last' if d['channels_last'] else ''}, {d['samples']} samples", "",
                   "| DataLoader workers | samples/s | start-up (s) |", "|---:|---:|---:|"]
         lines += [f"| {k} | {e['samples_per_s']:.0f} | {e['first_batch_s']:.2f} |" for k, e in d["loader"].items()]
-        lines += ["", f"| model | train step alone, img/s | fed by the loader ({workers} workers), img/s |",
+        lines += ["", f"| model | train step alone, img/s | fed by the loader ({_workers(workers)}), img/s |",
                   "|---|---:|---:|"]
         lines += [f"| {VARIANT_TITLES[v]} | {d['train'][v]['samples_per_s']:.0f} | "
                   f"{d['end_to_end'][v]['samples_per_s']:.0f} |" for v in VARIANTS]
@@ -814,7 +855,7 @@ def _data_lines(data: dict) -> list[str]:
         kept = [100 * d["end_to_end"][v]["samples_per_s"] / d["train"][v]["samples_per_s"] for v in VARIANTS]
         verdict = ("not data-bound: the loader alone delivers more samples/s than the model trains"
                    if supply > need else "data-bound: the model trains faster than the loader delivers")
-        lines += ["", f"Verdict: {verdict} ({supply:.0f} samples/s with {workers} workers vs {need:.0f} img/s); "
+        lines += ["", f"Verdict: {verdict} ({supply:.0f} samples/s with {_workers(workers)} vs {need:.0f} img/s); "
                   f"fed by the loader the loop keeps {kept[0]:.0f} % (baseline) and {kept[1]:.0f} % (SG) of "
                   "the train step's rate (the workers and the model's threads share the cores).", ""]
     return lines
@@ -828,10 +869,16 @@ def write_report(out: Path, device: str, sections: dict) -> tuple[Path, Path]:
     if json_path.is_file():
         try:
             old = json.loads(json_path.read_text())
-            if isinstance(old, dict) and old.get("device") == device:
-                result.update(old)
         except ValueError:
-            pass
+            old = None
+        if not (isinstance(old, dict) and old.get("device") == device
+                and any(k in old for k in ("main", "data", "scaling"))):
+            raise ConfigError(f"{json_path}: exists and was not written by `sgpose bench`; "
+                              "not overwritten (choose another --out)")
+        result.update(old)
+    elif md_path.is_file() and not md_path.read_text().startswith("# `sgpose bench`"):
+        raise ConfigError(f"{md_path}: exists and was not written by `sgpose bench`; not overwritten "
+                          "(choose another --out)")
     result.update(sections)
     tmp = json_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(result, indent=1, default=str))

@@ -109,8 +109,12 @@ def test_run_bench_writes_the_side_by_side_report(tmp_path):
         assert len(row["train_samples_s"]) == 1
     b, s = main["variants"]["baseline"], main["variants"]["sg"]
     assert s["params"] > b["params"] and s["macs"] > b["macs"]
-    for key in ("params", "macs", "eval_ms_per_img", "train_ms_per_img"):
+    assert s["saved_activation_bytes"] > b["saved_activation_bytes"] > 0  # exact: the SGM's activations
+    for key in ("params", "macs", "saved_activation_bytes"):
         assert main["ratio"][key] == pytest.approx(s[key] / b[key])
+    for key in ("eval", "train"):  # time ratios: median of the paired per-round ratios
+        lo, hi = main["ratio_range"][f"{key}_ms_per_img"]
+        assert lo <= main["ratio"][f"{key}_ms_per_img"] <= hi
     names = list(main["options"]["baseline"])
     assert names == list(main["options"]["sg"]) and len(names) == 6 and names[0].startswith("eager")
     for v in VARIANTS:
@@ -121,6 +125,7 @@ def test_run_bench_writes_the_side_by_side_report(tmp_path):
     assert result["data"] == {"available": False, "reason": "skipped (data=False)"}
     text = md.read_text()
     for row in ("| parameters |", "| multiply-adds per image", "| eval forward, ms/img", "| train step, ms/img",
+                "| activations saved for backward",
                 "| peak memory, train step", "| peak memory, eval forward", "SG / baseline",
                 "| BN folded + channels_last |", "| channels_last |", "no_grad", "official upsampling",
                 "torch.get_num_threads() = ", "torch 2", "data pipeline not available"):
@@ -143,6 +148,13 @@ def test_scaling_section_merges_into_the_report(tmp_path):
     assert "data pipeline not available (test)" in text and "## Scaling" in text
     assert "| preset | 128x96 | 256x192 |" in text and "| hrnet_w32 | 512.0 (5.12) | 1024.0 (10.24) |" in text
     assert render_markdown(merged) == text
+
+
+def test_report_files_of_other_tools_are_not_overwritten(tmp_path):
+    (tmp_path / "bench_cpu.json").write_text('{"rows": []}')
+    with pytest.raises(ConfigError, match="not written by"):
+        write_report(tmp_path, "cpu", {"data": {"available": False, "reason": "x"}})
+    assert (tmp_path / "bench_cpu.json").read_text() == '{"rows": []}'
 
 
 def test_peak_memory_and_bad_arguments(tmp_path):
