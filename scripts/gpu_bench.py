@@ -1,6 +1,7 @@
 """GPU throughput of HRNet-W32 (baseline vs SG) at 256x192: train and eval img/s in fp32, bf16
 autocast, channels_last and torch.compile, plus the top ops of a profiled train step.
-Writes <out>/bench_cuda.md and <out>/bench_cuda.json. Run on a CUDA machine:
+Writes <out>/bench_cuda_modes.md and <out>/bench_cuda_modes.json (`sgpose bench --device cuda` writes
+<out>/bench_cuda.md: the side-by-side table with the inference options). Run on a CUDA machine:
 
     python scripts/gpu_bench.py --out reports
 (`--device cpu --model hrnet_tiny --input 64x64` is a dry run of the script itself.)
@@ -13,8 +14,8 @@ import time
 from pathlib import Path
 
 import torch
-from torch.profiler import ProfilerActivity, profile
 
+from sgpose_lib.bench import _ops_lines, bench_ops
 from sgpose_lib.config import SGM_SITES, ModelConfig
 from sgpose_lib.losses import joints_mse_loss, seg_bce_loss
 from sgpose_lib.model import build_model
@@ -96,32 +97,6 @@ def bench(preset, size, device, batch, iters, mode):
     return out
 
 
-def top_ops(preset, size, device, batch):
-    model, net = make(preset, True, device, True, False)
-    w, h = size
-    x = torch.randn(batch, 3, h, w, device=device).contiguous(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-
-    def step():
-        with torch.autocast(device.type, dtype=torch.bfloat16):
-            heat, maps = net(x)
-        loss = heat.float().square().mean() + sum(m.float().sigmoid().mean() for m in maps)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    for _ in range(3):
-        step()
-    sync(device)
-    with profile(activities=acts) as prof:
-        for _ in range(5):
-            step()
-        sync(device)
-    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
-    return prof.key_averages().table(sort_by=key, row_limit=12)
-
-
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--model", default="hrnet_w32")
@@ -137,10 +112,12 @@ def main():
     card = torch.cuda.get_device_name(0) if device.type == "cuda" else "CPU (dry run)"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results, ops = {}, ""
+    results, ops = {}, None
     for mode in MODES:  # the report is rewritten after each mode: a timeout keeps what was done
-        if MODES[mode][2] and not ops:
-            ops = top_ops(args.model, (w, h), device, args.batch)
+        if MODES[mode][2] and ops is None:  # profile before torch.compile, which may not finish
+            ops = bench_ops(args.model, (w, h), device.type, args.batch, steps=5,
+                            channels_last=True, bf16=True)
+            write_report(out, device, card, args, (h, w), results, ops)
         try:
             results[mode] = bench(args.model, (w, h), device, args.batch, args.iters, mode)
         except Exception as e:  # torch.compile may be unavailable
@@ -170,9 +147,8 @@ def write_report(out, device, card, args, hw, results, ops):
         lines.append(f"| {mode} | SG / baseline | {res['sg']['train_img_s'] / res['baseline']['train_img_s']:.3f} "
                      f"| {res['sg']['eval_img_s'] / res['baseline']['eval_img_s']:.3f} | |")
     if ops:
-        lines += ["", "Top ops of an SG train step (bf16 + channels_last, 5 steps):", "", "```",
-                  ops, "```"]
-    stem = "bench_cuda" if device.type == "cuda" else "bench_gpu_script_dryrun"
+        lines += [""] + _ops_lines(ops)
+    stem = "bench_cuda_modes" if device.type == "cuda" else "bench_gpu_script_dryrun"
     (out / f"{stem}.json").write_text(json.dumps({"card": card, "results": results}, indent=2))
     (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
 

@@ -33,7 +33,7 @@ def main() -> None:
             lines.append(f"| {variant} | {r['epoch'] + 1} | {r['seconds']:.1f} | "
                          f"{r['img_per_s']:.0f} | {100 * r['data_wait_share']:.1f} % |")
     lines += ["", "The first epoch includes cuDNN autotuning and worker start-up. The model alone "
-              "is faster at batch 64 on the same card (`bench_cuda.md`); at batch 32 "
+              "is faster at batch 64 on the same card (`bench_cuda_modes.md`); at batch 32 "
               "the loop is bound by per-step overheads (three host syncs for logging, many small "
               "HRNet kernels), not by data."]
     Path(args.out).write_text("\n".join(lines) + "\n")

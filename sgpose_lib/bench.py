@@ -651,6 +651,55 @@ def plot_scaling(res: dict, path: Path) -> Path:
     return path
 
 
+# ------------------------------------------------------------------------------------- profile
+def bench_ops(preset: str, input_size: tuple[int, int], device: str, batch: int, steps: int = 3,
+              channels_last: bool = False, bf16: bool = False, rows: int = 15, log=print) -> dict:
+    """Where the time of an SG train step goes: torch.profiler over `steps` train steps (after two
+    warm-up steps) of the SG model, ops sorted by self time on `device` (CUDA kernels on a GPU, CPU
+    time otherwise). Returns the `rows` top ops with self ms per step, share and calls per step."""
+    from torch.profiler import ProfilerActivity, profile
+    model = bench_model(preset, True, device)
+    step = make_train_step(model, batch, input_size, device, channels_last)
+    autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=bf16)
+    for _ in range(2):
+        with autocast:
+            step()
+    _sync(device)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            with autocast:
+                step()
+        _sync(device)
+    attr = "self_device_time_total" if device == "cuda" else "self_cpu_time_total"
+    events = [e for e in prof.key_averages() if getattr(e, attr, 0) > 0]
+    total_us = sum(getattr(e, attr) for e in events)
+    events.sort(key=lambda e: getattr(e, attr), reverse=True)
+    top = [{"op": e.key, "self_ms_per_step": getattr(e, attr) / 1000 / steps,
+            "share": getattr(e, attr) / total_us, "calls_per_step": e.count / steps} for e in events[:rows]]
+    log(f"profiled {steps} SG train steps of {preset}: {total_us / 1000 / steps:.1f} ms/step of self time")
+    w, h = input_size
+    return {"settings": {"model": preset, "input_hw": [h, w], "batch": batch, "steps": steps,
+                         "device": device, "channels_last": channels_last, "bf16": bf16,
+                         "threads": torch.get_num_threads(), "torch": torch.__version__},
+            "total_ms_per_step": total_us / 1000 / steps, "ops": top}
+
+
+def _ops_lines(ops: dict) -> list[str]:
+    s = ops["settings"]
+    h, w = s["input_hw"]
+    kind = "GPU kernel" if s["device"] == "cuda" else "CPU"
+    lines = [f"## Where the time goes: torch.profiler, SG train step, {s['model']} {h}x{w}, batch {s['batch']}",
+             "", f"Device {s['device']}, torch {s['torch']}, {s['threads']} threads"
+             f"{', channels_last' if s['channels_last'] else ''}{', bf16 autocast' if s['bf16'] else ''}; "
+             f"{s['steps']} profiled steps after 2 warm-up steps; ops by {kind} self time "
+             f"({ops['total_ms_per_step']:.1f} ms per step in all).", "",
+             "| op | self ms / step | share | calls / step |", "|---|---:|---:|---:|"]
+    lines += [f"| `{o['op']}` | {_ms(o['self_ms_per_step'])} | {100 * o['share']:.1f} % | "
+              f"{o['calls_per_step']:.0f} |" for o in ops["ops"]]
+    return lines + [""]
+
+
 # ------------------------------------------------------------------------------------- report
 def _ms(x: float) -> str:
     return f"{x:.1f}" if x >= 10 else f"{x:.3g}"
@@ -733,6 +782,8 @@ def render_markdown(result: dict) -> str:
             lines += [f"data pipeline not available ({data.get('reason', 'not run')})", ""]
         else:
             lines += _data_lines(data)
+    if result.get("ops"):
+        lines += _ops_lines(result["ops"])
     sc = result.get("scaling")
     if sc:
         s = sc["settings"]
@@ -872,7 +923,7 @@ def write_report(out: Path, device: str, sections: dict) -> tuple[Path, Path]:
         except ValueError:
             old = None
         if not (isinstance(old, dict) and old.get("device") == device
-                and any(k in old for k in ("main", "data", "scaling"))):
+                and any(k in old for k in ("main", "data", "scaling", "ops"))):
             raise ConfigError(f"{json_path}: exists and was not written by `sgpose bench`; "
                               "not overwritten (choose another --out)")
         result.update(old)
@@ -888,13 +939,16 @@ def write_report(out: Path, device: str, sections: dict) -> tuple[Path, Path]:
 
 
 def run_bench(model: str, input_size: tuple[int, int], device: str, batch: int, out: str, repeats: int,
-              scaling: bool = False, threads: int = 0, compile: bool = True, data: bool = True) -> dict:
+              scaling: bool = False, threads: int = 0, compile: bool = True, data: bool = True,
+              ops: bool = False) -> dict:
     """`sgpose bench`: baseline vs SG of preset `model` at input_size = (width, height), `batch`
     images, `repeats` timed calls; writes `<out>/bench_<device>.md` and `.json` and returns the result.
 
-    scaling=True runs only the scaling study (train step over SCALING_PRESETS x SCALING_SIZES, batch
-    SCALING_BATCH) and adds it to the report with `<out>/figures/bench_scaling.png`. threads > 0
-    sets torch.set_num_threads; compile=False skips torch.compile; data=False skips the data section."""
+    scaling=True runs the scaling study (train step over SCALING_PRESETS x SCALING_SIZES, batch
+    SCALING_BATCH) with `<out>/figures/bench_scaling.png`, ops=True the torch.profiler top ops of an
+    SG train step (bench_ops); either runs instead of the main and data sections and is merged into
+    the existing report. threads > 0 sets torch.set_num_threads; compile=False skips torch.compile;
+    data=False skips the data section."""
     from .model import PRESETS
     if model not in PRESETS:
         raise ConfigError(f"--model: {model!r} is not one of {sorted(PRESETS)}")
@@ -911,10 +965,13 @@ def run_bench(model: str, input_size: tuple[int, int], device: str, batch: int, 
         print(f"warning: 1-minute load average {load}: other processes use (or just used) the CPUs; "
               "CPU timings are inflated while they run (see the CPU share in the report)", flush=True)
     log = lambda msg: print(msg, flush=True)  # noqa: E731
+    sections = {}
     if scaling:
-        sections = {"scaling": bench_scaling(device, repeats, out_dir, log)}
-    else:
-        sections = {"main": bench_main(model, input_size, device, batch, repeats, compile, log)}
+        sections["scaling"] = bench_scaling(device, repeats, out_dir, log)
+    if ops:
+        sections["ops"] = bench_ops(model, input_size, device, batch, log=log)
+    if not sections:
+        sections["main"] = bench_main(model, input_size, device, batch, repeats, compile, log)
         sections["data"] = (bench_data(device, repeats, log) if data else
                             {"available": False, "reason": "skipped (data=False)"})
     md_path, json_path = write_report(out_dir, device, sections)

@@ -70,7 +70,9 @@ def cmd_report(args) -> None:
 
 def cmd_bench(args) -> None:
     from .bench import run_bench
-    run_bench(args.model, args.input, args.device, args.batch, args.out, args.repeats)
+    run_bench(args.model, args.input, args.device, args.batch, args.out, args.repeats,
+              scaling=args.scaling, threads=args.threads, compile=not args.no_compile,
+              data=not args.no_data, ops=args.ops)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     s.add_argument("--batch", type=int, default=8)
     s.add_argument("--repeats", type=int, default=5)
+    s.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
+    s.add_argument("--scaling", action="store_true",
+                   help="only the scaling study (widths x input sizes), added to the report")
+    s.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    s.add_argument("--no-data", action="store_true", help="skip the data pipeline section")
+    s.add_argument("--ops", action="store_true",
+                   help="only the torch.profiler top ops of an SG train step, added to the report")
     s.add_argument("--out", default="reports")
     s.set_defaults(func=cmd_bench)
     return p

@@ -166,3 +166,25 @@ def test_peak_memory_and_bad_arguments(tmp_path):
         run_bench("hrnet_tiny", (64, 60), "cpu", 2, str(tmp_path), 1)
     with pytest.raises(ConfigError):
         run_bench("hrnet_nope", (64, 64), "cpu", 2, str(tmp_path), 1)
+
+
+def test_cli_flags_reach_the_bench_and_the_profiler_table(tmp_path):
+    from sgpose_lib.cli import main
+    threads = torch.get_num_threads()
+    try:
+        args = ["bench", "--model", "hrnet_tiny", "--input", "64x64", "--batch", "2", "--repeats", "1",
+                "--threads", "1", "--out", str(tmp_path)]
+        assert main(args + ["--no-compile", "--no-data"]) == 0
+        assert main(args + ["--ops"]) == 0  # the profiler section is merged into the report
+    finally:
+        torch.set_num_threads(threads)
+    result = json.loads((tmp_path / "bench_cpu.json").read_text())
+    assert result["main"]["settings"]["threads"] == 1
+    assert not any(n.startswith("torch.compile") for n in result["main"]["options"]["baseline"])
+    assert result["data"]["reason"] == "skipped (data=False)"
+    ops = result["ops"]
+    assert ops["settings"]["model"] == "hrnet_tiny" and 0 < len(ops["ops"]) <= 15
+    shares = [o["share"] for o in ops["ops"]]
+    assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1 + 1e-9
+    assert any("conv" in o["op"] for o in ops["ops"])  # convolutions are among the top CPU ops
+    assert "## Where the time goes: torch.profiler" in (tmp_path / "bench_cpu.md").read_text()

@@ -482,7 +482,9 @@ def test_missing_image_eval_raises_train_skips_with_one_warning(tmp_path):
     for e in fixture[1:]:
         shutil.copy(EMBEDDED / "mpii" / "images" / e["image"], images)
     (images / "corrupt.jpg").write_bytes(b"not a jpeg")
+    (images / "empty.jpg").write_bytes(b"")
     fixture[3]["image"] = "corrupt.jpg"
+    fixture[2]["image"] = "empty.jpg"
     ann = tmp_path / "valid.json"
     ann.write_text(json.dumps(fixture))
     records = load_mpii(ann, images)
@@ -493,6 +495,8 @@ def test_missing_image_eval_raises_train_skips_with_one_warning(tmp_path):
         val[0]
     with pytest.raises(DataError, match="corrupt.jpg"):
         val[3]
+    with pytest.raises(DataError, match="empty.jpg"):
+        val[2]
     train = TopDownDataset(records, images, MPII16, cfg, train=True, encoder=enc)
     with pytest.warns(UserWarning, match=fixture[0]["image"]):
         s = train[0]
@@ -500,8 +504,9 @@ def test_missing_image_eval_raises_train_skips_with_one_warning(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert train[3]["index"] == 4  # further skipped files: counted, no second warning
+        assert train[2]["index"] == 4  # a zero-byte file: skipped (to the next good sample) too
     assert not caught
-    assert len(train.skipped) == 2
+    assert len(train.skipped) == 3
 
 
 def test_augmented_samples_figure(prepared, tmp_path):

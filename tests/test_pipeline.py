@@ -77,3 +77,39 @@ def test_dvc_repro_smoke_end_to_end(repo):
              if line and not line.startswith(("\t", " "))}
     assert "train@mpii_sg_r5_s0" in stale
     assert not {s for s in stale if s.startswith("train@") and s != "train@mpii_sg_r5_s0"}
+
+
+def test_interrupted_dvc_repro_reruns_no_finished_stage(repo):
+    """Ctrl-C (SIGINT to the process group) while `dvc repro` runs its later stages; the next
+    `dvc repro` finishes the pipeline and reruns none of the stages that had completed."""
+    import re
+    import signal
+    dst, env = repo
+    _sh(["dvc", "repro"], dst, env)  # whatever an earlier test left stale
+    params = (dst / "params.yaml").read_text()
+    for name in ("mpii_baseline_s0", "coco_baseline_s0"):  # two trainings, then evaluations, report
+        params = params.replace(f"{name}: {{track: {name[:4]}, variant: baseline, radius: 5, seed: 0}}",
+                                f"{name}: {{track: {name[:4]}, variant: baseline, radius: 5, seed: 7}}")
+    (dst / "params.yaml").write_text(params)
+    proc = subprocess.Popen(["dvc", "repro"], cwd=dst, env={**env, "PYTHONUNBUFFERED": "1"},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    started = []
+    for line in proc.stdout:
+        started += re.findall(r"Running stage '([^']+)'", line)
+        if any(s.startswith("evaluate@") for s in started):  # at least one training has landed
+            os.killpg(proc.pid, signal.SIGINT)
+            break
+    proc.stdout.read()
+    assert proc.wait(timeout=300) != 0, "dvc repro finished before it could be interrupted"
+    completed = started[:-1]  # the last one started was interrupted
+    assert any(s.startswith("train@") for s in completed), started
+
+    rerun = _sh(["dvc", "repro"], dst, env)
+    rerun_stages = re.findall(r"Running stage '([^']+)'", rerun)
+    assert rerun_stages and not set(completed) & set(rerun_stages), (completed, rerun_stages)
+    assert "report" in rerun_stages
+    status = _sh(["dvc", "status"], dst, env)
+    assert "up to date" in status, status
+    for name in ("mpii_baseline_s0", "coco_baseline_s0"):
+        assert (dst / "runs" / name / "eval" / "metrics.json").is_file()
