@@ -75,6 +75,51 @@ def cmd_bench(args) -> None:
               data=not args.no_data, ops=args.ops)
 
 
+def cmd_robustness_perturb(args) -> None:
+    from .robustness import build_perturbed_sets
+    manifest = build_perturbed_sets(Path(args.val_ann), Path(args.image_root), Path(args.out),
+                                    seed=args.seed)
+    print(json.dumps({k: v for k, v in manifest.items() if k != "images"}, indent=2))
+
+
+def cmd_robustness_evaluate(args) -> None:
+    from .robustness import evaluate_conditions
+    summary = evaluate_conditions(Path(args.checkpoint), Path(args.perturbed), Path(args.out),
+                                  flip=not args.no_flip)
+    print(json.dumps({c: {k: v for k, v in m.items() if k not in ("oks", "ann_ids")}
+                      for c, m in summary.items()}, indent=2))
+
+
+def cmd_attention_stats(args) -> None:
+    from .attention_stats import attention_statistics
+    stats = attention_statistics(Path(args.checkpoint), Path(args.out) if args.out else None)
+    print(json.dumps(stats, indent=2))
+
+
+def cmd_analyze(args) -> None:
+    from .attention_stats import attention_statistics
+    from .evaluate import load_checkpoint_model
+    from .robustness import evaluate_conditions
+    _, cfg, _ = load_checkpoint_model(args.checkpoint)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    done = {"track": cfg.data.track, "sgm_sites": list(cfg.model.sgm_sites)}
+    if cfg.data.track == "coco":
+        evaluate_conditions(Path(args.checkpoint), Path(args.perturbed), out / "robustness")
+    done["robustness"] = cfg.data.track == "coco" or "MPII-style track: no person masks"
+    if cfg.model.sgm_sites:
+        attention_statistics(Path(args.checkpoint), out / "attention.json")
+    done["attention"] = bool(cfg.model.sgm_sites) or "baseline: no SGM maps"
+    (out / "analysis.json").write_text(json.dumps(done, indent=2) + "\n")
+    print(json.dumps(done))
+
+
+def cmd_ablations(args) -> None:
+    from .findings import ablation_table
+    summary = ablation_table(args.ablation_params, args.ablation_runs, args.params, args.runs, args.out)
+    print(json.dumps({k: (v["mean"] or {}).get("mean") for k, v in summary.items()}, indent=2))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sgpose", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -145,6 +190,42 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only the torch.profiler top ops of an SG train step, added to the report")
     s.add_argument("--out", default="reports")
     s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("robustness", help="background-swap robustness (COCO track)")
+    rsub = s.add_subparsers(dest="robustness_command", required=True)
+    r = rsub.add_parser("perturb", help="write the images with swapped backgrounds")
+    r.add_argument("--val-ann", default="data/prepared/coco_val.json")
+    r.add_argument("--image-root", default="data/embedded")
+    r.add_argument("--out", default="data/perturbed")
+    r.add_argument("--seed", type=int, default=0)
+    r.set_defaults(func=cmd_robustness_perturb)
+    r = rsub.add_parser("evaluate", help="metrics and per-person OKS of a checkpoint per condition")
+    r.add_argument("--checkpoint", required=True)
+    r.add_argument("--perturbed", default="data/perturbed")
+    r.add_argument("--no-flip", action="store_true")
+    r.add_argument("--out", required=True, help="folder for robustness.json")
+    r.set_defaults(func=cmd_robustness_evaluate)
+
+    s = sub.add_parser("analyze", help="what applies to a run: background-swap robustness "
+                       "(COCO track) and attention statistics (SG models)")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--perturbed", default="data/perturbed")
+    s.add_argument("--out", required=True, help="folder: robustness/, attention.json, analysis.json")
+    s.set_defaults(func=cmd_analyze)
+
+    s = sub.add_parser("ablations", help="the ablation table (reports/ablations/) from "
+                       "`dvc repro ablations/dvc.yaml`")
+    s.add_argument("--ablation-params", default="ablations/params.yaml")
+    s.add_argument("--ablation-runs", default="ablations/runs")
+    s.add_argument("--params", default="params.yaml")
+    s.add_argument("--runs", default="runs")
+    s.add_argument("--out", default="reports/ablations")
+    s.set_defaults(func=cmd_ablations)
+
+    s = sub.add_parser("attention-stats", help="SGM maps vs disc targets and person masks")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--out", default=None, help="JSON file for the statistics")
+    s.set_defaults(func=cmd_attention_stats)
     return p
 
 

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 
 from .config import Config
 from .decode import average_flip, decode_heatmaps
-from .metrics import coco_keypoint_metrics, oks_nms, pckh, rescore
+from .metrics import coco_keypoint_metrics, oks_nms, person_oks, pckh, rescore
 
 
 def primary_metric(metrics: dict, track: str) -> float:
@@ -100,12 +100,23 @@ def score_predictions(pred: dict, dataset, cfg: Config, out_dir: str | Path | No
             body_metrics = coco_keypoint_metrics(_load_coco_quiet(dataset.gt_file_body), results,
                                                  img_ids=img_ids)
             metrics.update({f"body_{k}": v for k, v in body_metrics.items()})
+        if cfg.eval.boxes == "gt":  # each prediction belongs to one annotated person
+            metrics["mean_oks"] = float(np.nanmean(dataset_person_oks(pred, dataset)))
         if out_dir is not None:
             Path(out_dir, "keypoints_results.json").write_text(json.dumps(results))
     metrics = {k: float(v) for k, v in metrics.items()}
     if out_dir is not None:
         Path(out_dir, "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+def dataset_person_oks(pred: dict, dataset) -> np.ndarray:
+    """(N,) OKS of each ground-truth-box prediction against its own person (records' order;
+    nan for a person without labelled joints): a paired, continuous measure that moves even where
+    the AP of a weak model is 0."""
+    areas = np.array([r.area for r in dataset.records], dtype=np.float64)
+    sigmas = np.asarray(dataset.layout.oks_sigmas) / 10.0  # pycocotools' convention
+    return person_oks(pred["preds"], pred["joints"], areas, sigmas)
 
 
 _COCO_CACHE: dict[str, COCO] = {}
@@ -121,20 +132,34 @@ def _load_coco_quiet(path: Path) -> COCO:
     return _COCO_CACHE[key]
 
 
-def evaluate_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = None,
-                        boxes: str = "gt", flip: bool = True, val_ann: str | None = None,
-                        image_root: str | None = None, workers: int | None = None) -> dict:
-    """Evaluate a training checkpoint on its run's validation data (or on `val_ann`), with ground
-    truth boxes or a detector-results JSON; writes metrics.json (and the COCO results) to out_dir."""
+def load_checkpoint_model(checkpoint: str | Path):
+    """(model in eval mode on its device, Config, device) of a training checkpoint: the run's
+    config, no pretrained weights loaded (the checkpoint holds them all), strict weight loading."""
     from .checkpoint_io import load_checkpoint, load_model_state
     from .config import config_from_dict
-    from .data import build_dataset
     from .model import build_model
     from .train import resolve_device
 
     ckpt = load_checkpoint(checkpoint)
     cfg = config_from_dict(ckpt["config"], f"{checkpoint}: config")
     cfg.model.pretrained = ""
+    device = resolve_device(cfg.train.device)
+    model = build_model(cfg.model)
+    load_model_state(model, ckpt["model"], checkpoint)
+    model.to(device)
+    if cfg.train.channels_last:
+        model.to(memory_format=torch.channels_last)
+    return model.eval(), cfg, device
+
+
+def evaluate_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = None,
+                        boxes: str = "gt", flip: bool = True, val_ann: str | None = None,
+                        image_root: str | None = None, workers: int | None = None) -> dict:
+    """Evaluate a training checkpoint on its run's validation data (or on `val_ann`), with ground
+    truth boxes or a detector-results JSON; writes metrics.json (and the COCO results) to out_dir."""
+    from .data import build_dataset
+
+    model, cfg, device = load_checkpoint_model(checkpoint)
     cfg.eval.boxes = boxes
     if val_ann:
         cfg.data.val_ann = val_ann
@@ -142,12 +167,6 @@ def evaluate_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = Non
         cfg.data.image_root = image_root
     if workers is not None:
         cfg.data.workers = workers
-    device = resolve_device(cfg.train.device)
-    model = build_model(cfg.model)
-    load_model_state(model, ckpt["model"], checkpoint)
-    model.to(device)
-    if cfg.train.channels_last:
-        model.to(memory_format=torch.channels_last)
     dataset = build_dataset(cfg, "val")
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)

@@ -147,3 +147,23 @@ def rescore(kpts: np.ndarray, box_scores: np.ndarray, in_vis_thre: float = 0.2) 
     n = valid.sum(-1)
     mean = np.where(n > 0, (joint_scores * valid).sum(-1) / np.maximum(n, 1), 0.0)
     return np.asarray(box_scores, dtype=np.float64) * mean
+
+
+def person_oks(preds: np.ndarray, joints: np.ndarray, areas: np.ndarray,
+               sigmas: np.ndarray) -> np.ndarray:
+    """(N,) COCO OKS of each prediction against its own person's ground truth.
+
+    preds: (N, K, 2) image pixels; joints: (N, K, 3) ground truth (x, y, v) in image pixels,
+    v > 0 = labelled; areas: (N,) the annotations' `area` (pixels^2, the s^2 of OKS); sigmas:
+    (K,) in pycocotools' convention (layout.oks_sigmas / 10). OKS = mean over labelled joints
+    of exp(-d^2 / (2 s^2 k^2)) with k = 2 sigma, as pycocotools `computeOks` (area + eps).
+    A person with no labelled joint gets nan."""
+    preds = np.asarray(preds, dtype=np.float64)
+    joints = np.asarray(joints, dtype=np.float64)
+    k2 = (2.0 * np.asarray(sigmas, dtype=np.float64)) ** 2
+    d2 = ((preds - joints[..., :2]) ** 2).sum(-1)
+    e = d2 / k2[None] / (np.asarray(areas, dtype=np.float64)[:, None] + np.spacing(1)) / 2.0
+    labelled = joints[..., 2] > 0
+    n = labelled.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, (np.exp(-e) * labelled).sum(-1) / n, np.nan)

@@ -5,6 +5,7 @@ and index.html), that a second `dvc repro` does nothing, and that changing one r
 invalidates only that run's stages (and the report)."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -61,8 +62,19 @@ def test_dvc_repro_smoke_end_to_end(repo):
         assert (dst / "runs" / name / "eval" / "metrics.json").is_file()
     for name in ("index.html", "report.ipynb", "attention_maps.ipynb", "radius_ablation.ipynb",
                  "tables/table1_pckh.md", "tables/table2_coco.md", "tables/table3_radius.md",
-                 "figures/study/attention_maps.png", "figures/augmented_samples.png"):
+                 "tables/robustness.md", "tables/attention.md", "README.md",
+                 "figures/study/attention_maps.png", "figures/augmented_samples.png",
+                 "figures/study/robustness_oks.png", "figures/study/robustness_conditions.png",
+                 "figures/study/attention_stats.png"):
         assert (dst / "reports" / name).is_file(), name
+    for cond in ("original", "blur", "clutter", "grey"):  # the perturb stage's cached output
+        assert len(list((dst / "data" / "perturbed" / cond / "coco" / "images").glob("*.jpg"))) == 60
+    assert (dst / "runs" / "coco_sg_r5_s0" / "analysis" / "robustness" / "robustness.json").is_file()
+    assert (dst / "runs" / "mpii_sg_r5_s0" / "analysis" / "attention.json").is_file()
+    robustness = (dst / "reports" / "tables" / "robustness.md").read_text()
+    assert "clutter: SG − baseline" in robustness and "profile `smoke`" in robustness
+    discussion = (dst / "reports" / "README.md").read_text()
+    assert "profile `smoke`" in discussion and "## 2. The SGM reduces" in discussion
     table1 = (dst / "reports" / "tables" / "table1_pckh.md").read_text()
     assert "profile `smoke`" in table1 and "97.3" in table1  # ours and the paper's SG row
 
@@ -109,7 +121,28 @@ def test_interrupted_dvc_repro_reruns_no_finished_stage(repo):
     rerun_stages = re.findall(r"Running stage '([^']+)'", rerun)
     assert rerun_stages and not set(completed) & set(rerun_stages), (completed, rerun_stages)
     assert "report" in rerun_stages
-    status = _sh(["dvc", "status"], dst, env)
+    status = _sh(["dvc", "status", "dvc.yaml"], dst, env)
     assert "up to date" in status, status
     for name in ("mpii_baseline_s0", "coco_baseline_s0"):
         assert (dst / "runs" / name / "eval" / "metrics.json").is_file()
+
+
+def test_ablation_pipeline_smoke(repo):
+    """`dvc repro ablations/dvc.yaml` (two ablations, smoke profile): trains, evaluates and writes
+    reports/ablations/ablations.md with each row paired against the study's SG runs."""
+    dst, env = repo
+    _sh(["dvc", "repro"], dst, env)
+    (dst / "ablations" / "params.yaml").write_text(
+        "ablation_runs:\n"
+        "  sites_final_s0: {seed: 0, set: \"'model.sgm_sites=[final]'\"}\n"
+        "  dwa_off_s0: {seed: 0, set: \"'loss.dwa=\\\"off\\\"'\"}\n")
+    out = _sh(["dvc", "repro", "ablations/dvc.yaml"], dst, env)
+    assert "train@sites_final_s0" in out and "train@dwa_off_s0" in out
+    cfg = json.loads((dst / "ablations" / "runs" / "sites_final_s0" / "train" / "config.json").read_text())
+    assert cfg["model"]["sgm_sites"] == ["final"] and cfg["profile"] == "smoke"
+    table = (dst / "reports" / "ablations" / "ablations.md").read_text()
+    summary = json.loads((dst / "reports" / "ablations" / "ablations.json").read_text())
+    for name in ("sites_final", "dwa_off"):
+        assert name in table and summary[name]["mean"]["n"] == 1
+        assert summary[name]["minus_paper"]["n"] == 1  # paired with mpii_sg_r5_s0 of the study
+    assert "up to date" in _sh(["dvc", "status", "dvc.yaml"], dst, env)  # the study is untouched

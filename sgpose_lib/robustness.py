@@ -1,0 +1,378 @@
+"""Background-swap robustness: the same persons on other backgrounds, scored by AP and paired OKS.
+
+`build_perturbed_sets` writes one copy of every image of a COCO-format annotation file per
+condition, under `<out_root>/<condition>/<file_name>`:
+- `original`: the pixels unchanged, re-encoded through the same JPEG encoder (quality 95) as the
+  others, so that only the background differs between conditions;
+- `blur`:     outside the person mask, a Gaussian blur of the image (sigma = 2 % of the image
+  diagonal, in image pixels);
+- `clutter`:  outside the mask, a seeded procedural texture: coloured noise at two scales,
+  filled ellipses and rectangles at three scales, thin lines, and limb-like chains of thick
+  segments with dark outlines (edges at the widths and lengths of arms and legs);
+- `grey`:     outside the mask, constant 128.
+The person mask of an image is the union of ALL its person annotations (crowd regions
+included; pycocotools `annToMask`), dilated by `DILATION_PX` = 5 image pixels (elliptic
+structuring element), so that a person's outline and the pixels the annotators' polygons cut
+off stay original. Inside the mask every condition has the original pixels (up to JPEG).
+
+`evaluate_conditions` runs a checkpoint once per condition on its validation split (ground-truth
+boxes, so every prediction belongs to one annotated person) and reports the COCO metrics and a
+paired, continuous per-person OKS (`person_oks`), which moves even when the AP of a small model
+is near 0.
+
+The perturbed images are derivatives of the COCO images: keep them local (some are NoDerivs);
+`plot_conditions` only shows images whose licence allows derivatives by default.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from .errors import ConfigError, DataError
+
+CONDITIONS = ("original", "blur", "clutter", "grey")
+DILATION_PX = 5            # person-mask dilation radius, image pixels
+JPEG_QUALITY = 95          # every condition is written through cv2.imencode at this quality
+BLUR_SIGMA_FRAC = 0.02     # blur sigma = 2 % of the image diagonal
+GREY_LEVEL = 128
+_READ_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION  # as the dataset: raw pixels
+
+
+# ----------------------------------------------------------------------------- masks and images
+def person_category_ids(data: dict) -> set:
+    """Ids of the 'person' categories of a COCO dict (category 1 when there are none listed)."""
+    cats = data.get("categories") or [{"id": 1, "name": "person"}]
+    return {c.get("id") for c in cats if isinstance(c, dict) and c.get("name") == "person"}
+
+
+def union_person_mask(coco, image_id: int, person_ids: set, where: str) -> np.ndarray:
+    """(H, W) bool union of the masks of every person annotation (crowd included) of the image,
+    H x W = the image entry's height x width in pixels; DataError naming `where` and the
+    annotation id when an annotation has no segmentation or one pycocotools cannot decode."""
+    img = coco.imgs[image_id]
+    mask = np.zeros((int(img["height"]), int(img["width"])), dtype=bool)
+    for ann in coco.imgToAnns.get(image_id, []):
+        if ann.get("category_id") not in person_ids:
+            continue
+        if not ann.get("segmentation"):
+            raise DataError(f"{where}: annotation id {ann.get('id')} (image {img['file_name']}) "
+                            "has no segmentation: a person mask is needed to keep the person")
+        try:
+            part = coco.annToMask(ann)
+        except Exception as e:  # pycocotools raises several types for a malformed segmentation
+            raise DataError(f"{where}: annotation id {ann.get('id')}: segmentation cannot be "
+                            f"decoded ({e.__class__.__name__})") from None
+        if part.shape != mask.shape:
+            raise DataError(f"{where}: annotation id {ann.get('id')}: mask {part.shape} does not "
+                            f"match the image size {mask.shape} (height, width)")
+        mask |= part > 0
+    return mask
+
+
+def dilate_mask(mask: np.ndarray, radius_px: int = DILATION_PX) -> np.ndarray:
+    """(H, W) bool mask grown by `radius_px` pixels (elliptic structuring element)."""
+    if radius_px <= 0:
+        return mask.astype(bool)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius_px + 1, 2 * radius_px + 1))
+    return cv2.dilate(mask.astype(np.uint8), kernel) > 0
+
+
+def blur_background(image: np.ndarray) -> np.ndarray:
+    """BGR uint8 image blurred with sigma = BLUR_SIGMA_FRAC x its diagonal (pixels)."""
+    h, w = image.shape[:2]
+    sigma = BLUR_SIGMA_FRAC * float(np.hypot(w, h))
+    return cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma,
+                            borderType=cv2.BORDER_REFLECT_101)
+
+
+def clutter_background(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """(height, width, 3) BGR uint8 procedural clutter drawn from `rng` (deterministic for a
+    seeded generator). Sizes scale with the diagonal D (pixels): blobs of coloured noise
+    (cells of D / 25 and D / 8), ellipses and rectangles of about D / 4, D / 10 and D / 25,
+    lines 1-3 pixels wide, and limb-like chains of 2-3 segments, each 6-14 % of D long and
+    1.5-3.5 % of D thick, with a dark outline."""
+    diag = float(np.hypot(width, height))
+    out = np.zeros((height, width, 3), dtype=np.float32)
+    for cell, amp in ((diag / 8.0, 1.0), (diag / 25.0, 0.45)):
+        gh, gw = max(2, int(np.ceil(height / cell)) + 1), max(2, int(np.ceil(width / cell)) + 1)
+        grid = rng.uniform(-1.0, 1.0, (gh, gw, 3)).astype(np.float32)
+        out += amp * cv2.resize(grid, (width, height), interpolation=cv2.INTER_CUBIC)
+    image = np.clip(128.0 + 70.0 * out, 0, 255).astype(np.uint8)
+
+    def color() -> tuple[int, int, int]:
+        return tuple(int(v) for v in rng.integers(0, 256, 3))
+
+    def point() -> tuple[int, int]:
+        return int(rng.integers(0, width)), int(rng.integers(0, height))
+
+    area_ratio = width * height / diag ** 2  # ~0.48 for 4:3 images
+    for size_frac, n in ((0.25, 6), (0.10, 25), (0.04, 80)):
+        for _ in range(max(1, int(round(n * area_ratio / 0.48)))):
+            cx, cy = point()
+            a, b = (rng.uniform(0.3, 1.0, 2) * size_frac * diag / 2).tolist()
+            angle = float(rng.uniform(0, 180))
+            if rng.random() < 0.5:
+                cv2.ellipse(image, ((cx, cy), (int(2 * a) + 1, int(2 * b) + 1), angle), color(),
+                            -1, cv2.LINE_AA)
+            else:
+                box = cv2.boxPoints(((cx, cy), (2 * a + 1, 2 * b + 1), angle))
+                cv2.fillPoly(image, [np.round(box).astype(np.int32)], color(), cv2.LINE_AA)
+    for _ in range(40):
+        p = point()
+        length, theta = rng.uniform(0.05, 0.3) * diag, rng.uniform(0, 2 * np.pi)
+        q = (int(p[0] + length * np.cos(theta)), int(p[1] + length * np.sin(theta)))
+        cv2.line(image, p, q, color(), int(rng.integers(1, 4)), cv2.LINE_AA)
+    for _ in range(14):
+        x, y = (float(v) for v in point())
+        theta = rng.uniform(0, 2 * np.pi)
+        thick = max(2, int(rng.uniform(0.015, 0.035) * diag))
+        fill = color()
+        for _ in range(int(rng.integers(2, 4))):
+            length = rng.uniform(0.06, 0.14) * diag
+            nx, ny = x + length * np.cos(theta), y + length * np.sin(theta)
+            p, q = (int(x), int(y)), (int(nx), int(ny))
+            cv2.line(image, p, q, (20, 20, 20), thick + 4, cv2.LINE_AA)
+            cv2.line(image, p, q, fill, thick, cv2.LINE_AA)
+            cv2.circle(image, q, thick // 2, fill, -1, cv2.LINE_AA)
+            x, y, theta = nx, ny, theta + rng.uniform(-1.1, 1.1)
+    return image
+
+
+def perturb_image(image: np.ndarray, mask: np.ndarray, condition: str,
+                  rng: np.random.Generator) -> np.ndarray:
+    """BGR uint8 `image` with its pixels outside the (H, W) bool `mask` replaced as
+    `condition` says (see the module docstring); `rng` is used by 'clutter' only."""
+    if condition == "original":
+        return image
+    if condition == "blur":
+        background = blur_background(image)
+    elif condition == "clutter":
+        background = clutter_background(image.shape[0], image.shape[1], rng)
+    elif condition == "grey":
+        background = np.full_like(image, GREY_LEVEL)
+    else:
+        raise ConfigError(f"condition: {condition!r} is not one of {CONDITIONS}")
+    return np.where(mask[..., None], image, background)
+
+
+def encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
+    """JPEG bytes of a BGR uint8 image (cv2.imencode; the same bytes for the same pixels)."""
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise DataError("cv2.imencode could not encode an image as JPEG")
+    return buf.tobytes()
+
+
+def _safe_relative(file_name: str, where: str) -> Path:
+    rel = Path(file_name)
+    if rel.is_absolute() or ".." in rel.parts:
+        raise DataError(f"{where}: file_name {file_name!r} must be a path inside the image root")
+    return rel
+
+
+def _figure_safe(data: dict, image: dict) -> bool:
+    """The rule of viz.figure_safe: no NoDerivs or NonCommercial Flickr licence."""
+    restricted = {lic.get("id") for lic in data.get("licenses", []) if isinstance(lic, dict)
+                  and ("NoDeriv" in lic.get("name", "") or "NonCommercial" in lic.get("name", ""))}
+    return image.get("license") not in restricted
+
+
+def build_perturbed_sets(val_ann: Path, image_root: Path, out_root: Path, seed: int = 0,
+                         image_ids: Sequence[int] | None = None) -> dict:
+    """Write every image of the COCO-format `val_ann` (file names relative to `image_root`)
+    under `out_root/<condition>/<file_name>` for each of CONDITIONS, and `out_root/manifest.json`.
+
+    The person mask is the union of all person annotations of the image (crowd included),
+    dilated by DILATION_PX = 5 image pixels; the clutter of image `id` is drawn from
+    `np.random.default_rng([seed, id])`. Every file is JPEG quality 95 (keeping the original
+    file name), so the same inputs give byte-identical files. `image_ids` limits the build to
+    those images (default: all). Returns the manifest: conditions, seed, dilation, JPEG quality,
+    blur sigma fraction and, per image, id, file name, size and `mask_fraction` (share of the
+    image's pixels inside the dilated mask). DataError naming the file for a missing annotation
+    file or image, or a person annotation without segmentation."""
+    from .data.coco import make_coco, read_coco_json
+
+    val_ann, image_root, out_root = Path(val_ann), Path(image_root), Path(out_root)
+    data = read_coco_json(val_ann)
+    coco = make_coco(data)
+    person_ids = person_category_ids(data)
+    ids = sorted(coco.imgs) if image_ids is None else sorted({int(i) for i in image_ids})
+    unknown = [i for i in ids if i not in coco.imgs]
+    if unknown:
+        raise DataError(f"{val_ann}: image ids not in the annotation file: {unknown[:5]}")
+    entries = []
+    for image_id in ids:
+        img = coco.imgs[image_id]
+        rel = _safe_relative(str(img["file_name"]), str(val_ann))
+        src = image_root / rel
+        image = cv2.imread(str(src), _READ_FLAGS) if src.is_file() else None
+        if image is None:
+            raise DataError(f"{src}: image missing or unreadable (image id {image_id} of "
+                            f"{val_ann})")
+        mask = union_person_mask(coco, image_id, person_ids, str(val_ann))
+        if mask.shape != image.shape[:2]:
+            raise DataError(f"{src}: image is {image.shape[1]}x{image.shape[0]} pixels, the "
+                            f"annotation says {mask.shape[1]}x{mask.shape[0]} (width x height)")
+        mask = dilate_mask(mask, DILATION_PX)
+        for condition in CONDITIONS:
+            rng = np.random.default_rng([int(seed), int(image_id)])
+            dst = out_root / condition / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_bytes(encode_jpeg(perturb_image(image, mask, condition, rng)))
+        entries.append({"image_id": int(image_id), "file_name": str(img["file_name"]),
+                        "width": int(image.shape[1]), "height": int(image.shape[0]),
+                        "mask_fraction": round(float(mask.mean()), 6),
+                        "figure_safe": _figure_safe(data, img)})
+    manifest = {
+        "val_ann": str(val_ann), "image_root": str(image_root), "conditions": list(CONDITIONS),
+        "seed": int(seed), "dilation_px": DILATION_PX, "jpeg_quality": JPEG_QUALITY,
+        "blur_sigma_frac": BLUR_SIGMA_FRAC, "grey_level": GREY_LEVEL,
+        "mask": "union of all person annotations of the image (crowd included), dilated",
+        "mean_mask_fraction": round(float(np.mean([e["mask_fraction"] for e in entries])), 6)
+        if entries else 0.0,
+        "images": entries,
+    }
+    out_root.mkdir(parents=True, exist_ok=True)
+    (out_root / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def read_manifest(perturbed_root: Path) -> dict:
+    """The manifest.json of a folder written by `build_perturbed_sets`; DataError if missing."""
+    from .data.records import read_json
+    manifest = read_json(Path(perturbed_root) / "manifest.json", "perturbed-set manifest")
+    if not isinstance(manifest, dict) or "images" not in manifest:
+        raise DataError(f"{perturbed_root}/manifest.json: not a perturbed-set manifest")
+    return manifest
+
+
+# ------------------------------------------------------------------------------------ scoring
+def evaluate_conditions(checkpoint: Path, perturbed_root: Path, out_dir: Path,
+                        flip: bool = True) -> dict:
+    """Score `checkpoint` on its run's COCO validation split once per condition, the images
+    read from `perturbed_root/<condition>` (ground-truth boxes, flip test as `evaluate`).
+
+    Returns and writes `out_dir/robustness.json`: {condition: {COCO metrics (AP, AR, body_AP,
+    ...), "mean_oks", "oks", "ann_ids"}}, where "oks" is the per-person OKS (`person_oks`)
+    in the order of the split's records (the same persons, identified by "ann_ids", in every
+    condition, so conditions can be compared pairwise). Each condition's metrics.json and
+    keypoints_results.json go to `out_dir/<condition>/`. One model pass per condition."""
+    from .data import build_dataset
+    from .data.records import require_dir
+    from .evaluate import dataset_person_oks, load_checkpoint_model, predict, score_predictions
+
+    perturbed_root, out = Path(perturbed_root), Path(out_dir)
+    read_manifest(perturbed_root)
+    model, cfg, device = load_checkpoint_model(checkpoint)
+    cfg.eval.boxes = "gt"
+    cfg.data.workers = min(cfg.data.workers, 1)
+    if cfg.data.track != "coco":
+        raise ConfigError(f"{checkpoint}: a {cfg.data.track!r}-track run; background swaps need "
+                          "person masks, i.e. a COCO-track run")
+    out.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, dict] = {}
+    for condition in CONDITIONS:
+        root = require_dir(perturbed_root / condition, f"'{condition}' image folder")
+        cfg.data.image_root = str(root)
+        dataset = build_dataset(cfg, "val")
+        missing = [r.image for r in dataset.records if not (root / r.image).is_file()]
+        if missing:
+            raise DataError(f"{root / missing[0]}: not in the perturbed set ({len(set(missing))} "
+                            f"of the run's validation images missing; rebuild it from "
+                            f"{dataset.ann_file})")
+        pred = predict(model, dataset, cfg, device, flip)
+        cond_dir = out / condition
+        cond_dir.mkdir(parents=True, exist_ok=True)
+        metrics = score_predictions(pred, dataset, cfg, cond_dir)
+        oks = dataset_person_oks(pred, dataset)
+        summary[condition] = {**metrics,
+                              "oks": [float(v) for v in oks],
+                              "ann_ids": [int(r.ann_id) for r in dataset.records]}
+    (out / "robustness.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+# ------------------------------------------------------------------------------------- figure
+def load_condition_results(robustness_dir: Path) -> dict[str, list[dict]]:
+    """{condition: COCO keypoint results} of the keypoints_results.json files that
+    `evaluate_conditions` wrote under `robustness_dir/<condition>/`."""
+    from .data.records import read_json
+    return {c: read_json(Path(robustness_dir) / c / "keypoints_results.json", "results file")
+            for c in CONDITIONS}
+
+
+def plot_conditions(perturbed_root: Path, predictions: dict[str, dict[str, list[dict]]] | None = None,
+                    image_ids: Sequence[int] | None = None, n_images: int = 3,
+                    out_png: Path | None = None, min_score: float | None = None,
+                    title: str = "Background swaps: persons (dilated masks) kept, background replaced"):
+    """Rows: images; columns: the CONDITIONS of `perturbed_root`, each the whole perturbed image
+    with, if given, the predicted skeletons of every model in `predictions` ({model label:
+    {condition: standard COCO keypoint results, image pixels}}), one colour per model; joints
+    with score <= `min_score` left out (all drawn when None). Default images: `n_images` spread
+    over those the manifest marks figure-safe (licence allows derivatives). Saved to `out_png`
+    if given; returns the figure."""
+    from .layouts import COCO17
+    from .viz import plt
+
+    perturbed_root = Path(perturbed_root)
+    manifest = read_manifest(perturbed_root)
+    by_id = {e["image_id"]: e for e in manifest["images"]}
+    if image_ids is None:
+        safe = [e["image_id"] for e in manifest["images"] if e.get("figure_safe", True)]
+        if not safe:
+            raise DataError(f"{perturbed_root}: no figure-safe image in the manifest")
+        image_ids = [safe[int(j)] for j in np.unique(np.linspace(0, len(safe) - 1,
+                                                                 n_images).round())]
+    missing = [i for i in image_ids if i not in by_id]
+    if missing:
+        raise DataError(f"{perturbed_root}: image ids not in the manifest: {missing[:5]}")
+    conditions = manifest.get("conditions", list(CONDITIONS))
+    colours = dict(zip(predictions or {}, ("tab:blue", "tab:orange", "tab:green", "tab:red")))
+    fig, axes = plt.subplots(len(image_ids), len(conditions), squeeze=False,
+                             figsize=(2.6 * len(conditions), 2.1 * len(image_ids) + 0.7))
+    for row, image_id in enumerate(image_ids):
+        entry = by_id[image_id]
+        for col, condition in enumerate(conditions):
+            ax = axes[row, col]
+            path = perturbed_root / condition / entry["file_name"]
+            image = cv2.imread(str(path), _READ_FLAGS)
+            if image is None:
+                raise DataError(f"{path}: image missing or unreadable")
+            ax.imshow(image[:, :, ::-1])
+            for label, results in (predictions or {}).items():
+                for res in results.get(condition, []):
+                    if int(res["image_id"]) == image_id:
+                        _draw_pose(ax, np.asarray(res["keypoints"], np.float64).reshape(-1, 3),
+                                   COCO17.skeleton, colours[label], min_score)
+            ax.set_xlim(-0.5, entry["width"] - 0.5)
+            ax.set_ylim(entry["height"] - 0.5, -0.5)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(condition, fontsize=9)
+        axes[row, 0].set_ylabel(f"image {image_id}\nmask {entry['mask_fraction']:.0%}",
+                                fontsize=7)
+    if colours:
+        handles = [plt.Line2D([], [], color=c, lw=2, label=label) for label, c in colours.items()]
+        fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0.05 if colours else 0, 1, 1))
+    if out_png is not None:
+        out_png = Path(out_png)
+        out_png.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out_png, dpi=140)
+    return fig
+
+
+def _draw_pose(ax, kpts: np.ndarray, skeleton, colour: str, min_score: float | None) -> None:
+    """One person's skeleton in one colour; kpts (K, 3) = x, y (image pixels), score."""
+    valid = np.ones(len(kpts), bool) if min_score is None else kpts[:, 2] > min_score
+    for a, b in skeleton:
+        if valid[a] and valid[b]:
+            ax.plot(kpts[[a, b], 0], kpts[[a, b], 1], "-", color=colour, lw=1.1, alpha=0.9)
+    ax.scatter(kpts[valid, 0], kpts[valid, 1], s=6, c=colour, edgecolors="k", linewidths=0.3,
+               zorder=3)

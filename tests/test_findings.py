@@ -1,0 +1,145 @@
+"""Beyond the paper, the reporting side: robustness drops and their SG − baseline difference, the
+attention table, the verdicts of the generated discussion and the ablation table, all checked on a
+fabricated runs folder with hand-computed values."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from sgpose_lib.config import load_config
+from sgpose_lib.findings import (_verdict, ablation_table, attention_table, discussion,
+                                 robustness_table)
+from sgpose_lib.report import load_study
+
+PROJECT_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+# per-person OKS (4 persons) under each condition
+OKS = {"baseline": {"original": [0.5, 0.4, 0.3, 0.2], "blur": [0.5, 0.4, 0.3, 0.2],
+                    "clutter": [0.3, 0.2, 0.1, 0.0], "grey": [0.6, 0.5, 0.4, 0.3]},
+       "sg": {"original": [0.5, 0.4, 0.3, 0.2], "blur": [0.5, 0.4, 0.3, 0.2],
+              "clutter": [0.45, 0.35, 0.25, 0.15], "grey": [0.6, 0.5, 0.4, 0.3]}}
+
+
+def _run(root: Path, name: str, track: str, variant: str, seed: int, metrics: dict) -> Path:
+    cfg = load_config("smoke", PROJECT_PARAMS, track=track, variant=variant, seed=seed)
+    (root / name / "train").mkdir(parents=True)
+    (root / name / "eval").mkdir(parents=True)
+    (root / name / "train" / "config.json").write_text(json.dumps(cfg.to_dict()))
+    (root / name / "eval" / "metrics.json").write_text(json.dumps(metrics))
+    return root / name
+
+
+@pytest.fixture(scope="module")
+def fabricated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("findings")
+    params = yaml.safe_load(PROJECT_PARAMS.read_text())
+    params["profile"] = "smoke"
+    params["runs"] = {}
+    for variant in ("baseline", "sg"):
+        name = f"coco_{variant}_s0"
+        params["runs"][name] = {"track": "coco", "variant": variant, "radius": 5, "seed": 0}
+        folder = _run(root / "runs", name, "coco", variant, 0, {"AP": 0.1, "mean_oks": 0.35})
+        rob = {c: {"AP": 0.1 if c != "clutter" else 0.05, "mean_oks": float(np.mean(v)),
+                   "oks": v, "ann_ids": [11, 12, 13, 14]} for c, v in OKS[variant].items()}
+        (folder / "analysis" / "robustness").mkdir(parents=True)
+        (folder / "analysis" / "robustness" / "robustness.json").write_text(json.dumps(rob))
+    for variant, seeds in (("baseline", (0, 1)), ("sg", (0, 1))):
+        for seed in seeds:
+            name = f"mpii_{variant}_s{seed}"
+            params["runs"][name] = {"track": "mpii", "variant": variant, "radius": 5, "seed": seed}
+            mean = {"baseline": 20.0, "sg": 23.0}[variant] + seed
+            folder = _run(root / "runs", name, "mpii", variant, seed, {"Mean": mean})
+            if variant == "sg":
+                site = {"disc_share": 0.4 + 0.02 * seed, "disc_share_uniform": 0.2, "bce": 0.3,
+                        "iou": 0.0, "iou_topk": 0.3, "iou_topk_chance": 0.1, "mean_map": 0.15,
+                        "persons_share": None, "persons_share_uniform": None}
+                (folder / "analysis").mkdir()
+                (folder / "analysis" / "attention.json").write_text(json.dumps(
+                    {"track": "mpii", "n": 4, "stage2": site, "final": site}))
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    return root, load_study(root / "params.yaml", root / "runs")
+
+
+def test_robustness_drops_and_difference_are_the_hand_values(fabricated):
+    _, study = fabricated
+    md, frame, summary = robustness_table(study)
+    clutter = summary["conditions"]["clutter"]
+    # baseline loses 0.2 on every person, SG 0.05: drops 20 and 5 (x 100), difference -15
+    assert clutter["baseline"]["drop"]["mean"] == pytest.approx(20.0)
+    assert clutter["sg"]["drop"]["mean"] == pytest.approx(5.0)
+    assert clutter["sg_minus_baseline_drop"]["mean"] == pytest.approx(-15.0)
+    assert clutter["sg_minus_baseline_drop"]["lo"] == pytest.approx(-15.0)  # constant: zero width
+    grey = summary["conditions"]["grey"]
+    assert grey["baseline"]["drop"]["mean"] == pytest.approx(-10.0)  # grey helps by 0.1
+    assert grey["sg_minus_baseline_drop"]["mean"] == pytest.approx(0.0)
+    assert clutter["baseline"]["AP drop"]["mean"] == pytest.approx(5.0)
+    assert summary["persons"] == 4 and "clutter: SG − baseline" in md and len(frame) > 0
+
+
+def test_robustness_needs_both_variants(fabricated, tmp_path):
+    root, _ = fabricated
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["runs"] = {k: v for k, v in params["runs"].items() if k != "coco_sg_s0"}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    md, _, summary = robustness_table(load_study(tmp_path / "params.yaml", root / "runs"))
+    assert summary == {"available": False} and "—" in md
+
+
+def test_attention_table_means_over_seeds(fabricated):
+    _, study = fabricated
+    md, _, summary = attention_table(study)
+    part = summary["mpii_r5"]
+    assert set(part) == {"stage2", "final"}
+    assert part["stage2"]["disc share"]["mean"] == pytest.approx(41.0)  # (40 + 42) / 2, in %
+    assert part["stage2"]["disc share"]["n"] == 2
+    assert part["final"]["IoU top-k (chance)"]["mean"] == pytest.approx(10.0)
+    assert "n/a (no masks)" in md
+
+
+def test_verdicts():
+    assert _verdict({"mean": 1.0, "lo": 0.5, "hi": 1.5, "n": 3}) == "supported"
+    assert _verdict({"mean": -1.0, "lo": -1.5, "hi": -0.5, "n": 3}) == "contradicted"
+    assert _verdict({"mean": 0.1, "lo": -0.5, "hi": 0.7, "n": 3}).startswith("not resolved")
+    assert _verdict({"mean": -1.0, "lo": -1.5, "hi": -0.5, "n": 3}, good_if_positive=False) == "supported"
+    assert _verdict({"mean": 1.0, "lo": None, "hi": None, "n": 1}).startswith("no CI")
+    assert _verdict(None) == "not measured"
+
+
+def test_discussion_reads_every_number_from_the_summaries(fabricated):
+    _, study = fabricated
+    _, _, robust = robustness_table(study)
+    _, _, attention = attention_table(study)
+    text = discussion({"profile": "smoke",
+                       "mpii": {"difference": {"Mean": {"mean": 3.0, "lo": 2.0, "hi": 4.0, "n": 2,
+                                                        "p": 0.01}}}}, robust, attention)
+    assert "profile `smoke`" in text and "+3.0 [+2.0, +4.0]" in text
+    clutter = next(line for line in text.splitlines() if "clutter" in line)
+    assert "−15.0" in clutter and "**supported**" in clutter  # SG loses less: the claim holds
+    grey = next(line for line in text.splitlines() if "grey" in line)
+    assert "Both models do better without the real background" in grey
+    # both sites: mean over the seeds (40 + 42) / 2 = 41 % against 20 % uniform; top-k 30 vs 10 %
+    assert ("mpii, r5: 41.0-41.0 % of the maps' mass inside the disc target over the 2 sites, "
+            "against 20.0 % for a uniform map") in text
+    assert "top-k IoU with the disc 30.0-30.0 % (chance 10.0 %)" in text
+
+
+def test_ablation_table_pairs_each_row_with_the_paper_configuration(fabricated, tmp_path):
+    root, _ = fabricated
+    (tmp_path / "ablations.yaml").write_text(yaml.safe_dump({"ablation_runs": {
+        "dwa_off_s0": {"seed": 0, "set": "'loss.dwa=\"off\"'"},
+        "dwa_off_s1": {"seed": 1, "set": "'loss.dwa=\"off\"'"},
+        "lam_s0": {"seed": 0, "set": "loss.lam=0.008"}}}))
+    for name, mean in (("dwa_off_s0", 22.0), ("dwa_off_s1", 22.5)):  # lam_s0 not run yet
+        (tmp_path / "runs" / name / "eval").mkdir(parents=True)
+        (tmp_path / "runs" / name / "eval" / "metrics.json").write_text(json.dumps({"Mean": mean}))
+    summary = ablation_table(tmp_path / "ablations.yaml", tmp_path / "runs", root / "params.yaml",
+                             root / "runs", tmp_path / "out")
+    # the paper configuration: sg seeds 0, 1 = 23, 24; dwa_off - paper = -1.0, -1.5
+    assert summary["paper"]["mean"]["mean"] == pytest.approx(23.5)
+    assert summary["dwa_off"]["minus_paper"]["mean"] == pytest.approx(-1.25)
+    assert summary["dwa_off"]["minus_paper"]["n"] == 2
+    assert summary["baseline"]["minus_paper"]["mean"] == pytest.approx(-3.0)
+    assert summary["lam"]["mean"] is None
+    md = (tmp_path / "out" / "ablations.md").read_text()
+    assert "`loss.dwa=\"off\"`" in md and (tmp_path / "out" / "ablations.csv").is_file()
