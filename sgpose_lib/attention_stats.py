@@ -162,15 +162,21 @@ def person_masks(dataset, all_persons: bool = False) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------- the study
-def attention_statistics(checkpoint: Path, out_json: Path | None = None) -> dict:
+def attention_statistics(checkpoint: Path, out_json: Path | None = None,
+                         loaded: tuple | None = None) -> dict:
     """Attention statistics of an SG checkpoint on its run's validation split (see the module
     docstring). Returns {site: {statistic: mean}, 'n': samples, 'n_disc', 'n_mask', 'track',
     'sites', 'heatmap_size' (width, height), 'radius' (heatmap pixels), 'mask'}; also written
-    to `out_json` if given. CheckpointError for a model without SGM sites."""
+    to `out_json` if given. CheckpointError for a model without SGM sites. `loaded`: the
+    checkpoint's (model, cfg, device) from `evaluate.load_checkpoint_model`, when the caller has
+    them already (its cfg is not changed)."""
+    import copy
+
     from .data import build_dataset
     from .evaluate import load_checkpoint_model, predict
 
-    model, cfg, device = load_checkpoint_model(checkpoint)
+    model, cfg, device = loaded or load_checkpoint_model(checkpoint)
+    cfg = copy.deepcopy(cfg)
     cfg.data.workers = min(cfg.data.workers, 1)
     sites = [s for s in SGM_SITES if s in cfg.model.sgm_sites]  # the model's order of maps
     if not sites:

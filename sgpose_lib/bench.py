@@ -771,8 +771,8 @@ def render_markdown(result: dict) -> str:
                              f"{e['compile_s']:.1f} s, measured apart from the timed calls"
                              + (", starting from an empty inductor cache." if var == "baseline" else
                                 ", after the baseline's (it reuses the kernels they share)."))
-        lines += [f"- Spread: the timed repeats of each option are in the JSON (`samples_s`); "
-                  f"ranges of the reference: " + "; ".join(
+        lines += ["- Spread: the timed repeats of each option are in the JSON (`samples_s`); "
+                  "ranges of the reference: " + "; ".join(
                       f"{var} {_range(main['options'][var], main['settings']['batch'])}" for var in VARIANTS),
                   ""] + _upsampling_lines(main) + [""]
     data = result.get("data")

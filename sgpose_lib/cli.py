@@ -100,15 +100,17 @@ def cmd_analyze(args) -> None:
     from .attention_stats import attention_statistics
     from .evaluate import load_checkpoint_model
     from .robustness import evaluate_conditions
-    _, cfg, _ = load_checkpoint_model(args.checkpoint)
+    loaded = load_checkpoint_model(args.checkpoint)  # once, for both analyses
+    cfg = loaded[1]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     done = {"track": cfg.data.track, "sgm_sites": list(cfg.model.sgm_sites)}
     if cfg.data.track == "coco":
-        evaluate_conditions(Path(args.checkpoint), Path(args.perturbed), out / "robustness")
+        evaluate_conditions(Path(args.checkpoint), Path(args.perturbed), out / "robustness",
+                            loaded=loaded)
     done["robustness"] = cfg.data.track == "coco" or "MPII-style track: no person masks"
     if cfg.model.sgm_sites:
-        attention_statistics(Path(args.checkpoint), out / "attention.json")
+        attention_statistics(Path(args.checkpoint), out / "attention.json", loaded=loaded)
     done["attention"] = bool(cfg.model.sgm_sites) or "baseline: no SGM maps"
     (out / "analysis.json").write_text(json.dumps(done, indent=2) + "\n")
     print(json.dumps(done))

@@ -284,16 +284,10 @@ def attention_figure(summary: dict, profile: str, folder: Path) -> list[Path]:
 
 
 # --------------------------------------------------------------------------------- discussion
-def _estimate(e: Mapping) -> Estimate:
-    """An Estimate back from its to_dict() form (None = nan)."""
-    return Estimate(e["mean"], math.nan if e.get("lo") is None else e["lo"],
-                    math.nan if e.get("hi") is None else e["hi"], e.get("n", 0))
-
-
 def _ci_text(e: Mapping | None, unit: str = "") -> str:
     if not e or e.get("mean") is None:
         return NO_RUN
-    return fmt_estimate(_estimate(e), signed=True) + unit
+    return fmt_estimate(Estimate.from_dict(e), signed=True) + unit
 
 
 def _verdict(e: Mapping | None, good_if_positive: bool = True) -> str:
@@ -392,7 +386,7 @@ def discussion(report_summary: dict, robust: dict, attention: dict) -> str:
         top = max(round(v["mean"], 1) for v in rows.values())
         best = [r for r in rows if round(rows[r]["mean"], 1) == top]
         lines.append("- Mean PCKh by radius: " + ", ".join(
-            f"{r} {fmt_estimate(_estimate(rows[r]))} (n = {rows[r]['n']})" for r in rows)
+            f"{r} {fmt_estimate(Estimate.from_dict(rows[r]))} (n = {rows[r]['n']})" for r in rows)
             + f"; highest (at 0.1 precision): {' and '.join(best)}. The paper: " + ", ".join(
                 f"r={r} {v['Mean']}" for r, v in PAPER_TABLE3.items())
             + ", differences this study cannot resolve with one seed for r = 3 and 9.")
@@ -438,30 +432,22 @@ def ablation_table(ablation_params: str | Path = "ablations/params.yaml",
 
     import yaml
 
-    from .config import read_params
     from .errors import ConfigError
-    from .report import fmt_p, paired_difference
-    study = read_params(params)
+    from .report import fmt_p, group_values, load_study, paired_difference
+    study = load_study(params, runs_dir)
     try:
         matrix = (yaml.safe_load(Path(ablation_params).read_text()) or {}).get("ablation_runs") or {}
     except (OSError, yaml.YAMLError, AttributeError) as e:
         raise ConfigError(f"{ablation_params}: not a readable ablation matrix "
                           f"({e.__class__.__name__})") from None
-    paper_runs = {int(v["seed"]): k for k, v in (study.get("runs") or {}).items()
-                  if v.get("track") == "mpii" and v.get("variant") == "sg"
-                  and float(v.get("radius", 0)) == 5.0}
-    base_runs = {int(v["seed"]): k for k, v in (study.get("runs") or {}).items()
-                 if v.get("track") == "mpii" and v.get("variant") == "baseline"}
-
-    def mean_pckh(folder: Path) -> float | None:
-        m = _read(folder / "eval" / "metrics.json")
-        return None if m is None else float(m["Mean"])
+    paper = group_values(study.runs, "mpii", study.sg, 5.0, "Mean")
+    baseline = group_values(study.runs, "mpii", study.baseline, None, "Mean")
 
     def collect(names: Mapping[int, str], root: Path) -> dict[int, float]:
-        return {s: v for s, k in names.items() if (v := mean_pckh(root / k)) is not None}
+        """seed -> Mean PCKh of the ablation runs that have an evaluation."""
+        metrics = {s: _read(root / k / "eval" / "metrics.json") for s, k in names.items()}
+        return {s: float(m["Mean"]) for s, m in metrics.items() if m is not None}
 
-    paper = collect(paper_runs, Path(runs_dir))
-    baseline = collect(base_runs, Path(runs_dir))
     groups: dict[str, dict[int, str]] = {}
     settings: dict[str, str] = {}
     for key, entry in matrix.items():

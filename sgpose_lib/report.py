@@ -112,6 +112,12 @@ class Estimate:
         return Estimate(self.mean * k, self.lo * k, self.hi * k, self.n, self.p, self.seeds,
                         tuple(v * k for v in self.values))
 
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "Estimate":
+        """The Estimate back from its to_dict() form (None = nan)."""
+        return cls(**{k: (math.nan if v is None else v) for k, v in d.items()
+                      if k in ("mean", "lo", "hi", "n", "p")})
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["seeds"], d["values"] = list(self.seeds), list(self.values)
@@ -1000,8 +1006,7 @@ RESULTS_START, RESULTS_END = "<!-- results:start -->", "<!-- results:end -->"
 def _e(d: dict | None, digits: int = 1, signed: bool = False) -> str:
     if not d:
         return NO_RUN
-    e = Estimate(**{k: (math.nan if v is None else v) for k, v in d.items()
-                    if k in ("mean", "lo", "hi", "n", "p")})
+    e = Estimate.from_dict(d)
     text = fmt_estimate(e, digits, signed)
     return text + (f" (n={e.n})" if text not in (NO_RUN, UNDEFINED) else "")
 

@@ -174,13 +174,6 @@ def _safe_relative(file_name: str, where: str) -> Path:
     return rel
 
 
-def _figure_safe(data: dict, image: dict) -> bool:
-    """The rule of viz.figure_safe: no NoDerivs or NonCommercial Flickr licence."""
-    restricted = {lic.get("id") for lic in data.get("licenses", []) if isinstance(lic, dict)
-                  and ("NoDeriv" in lic.get("name", "") or "NonCommercial" in lic.get("name", ""))}
-    return image.get("license") not in restricted
-
-
 def build_perturbed_sets(val_ann: Path, image_root: Path, out_root: Path, seed: int = 0,
                          image_ids: Sequence[int] | None = None) -> dict:
     """Write every image of the COCO-format `val_ann` (file names relative to `image_root`)
@@ -195,11 +188,13 @@ def build_perturbed_sets(val_ann: Path, image_root: Path, out_root: Path, seed: 
     image's pixels inside the dilated mask). DataError naming the file for a missing annotation
     file or image, or a person annotation without segmentation."""
     from .data.coco import make_coco, read_coco_json
+    from .viz import restricted_licences
 
     val_ann, image_root, out_root = Path(val_ann), Path(image_root), Path(out_root)
     data = read_coco_json(val_ann)
     coco = make_coco(data)
     person_ids = person_category_ids(data)
+    restricted = restricted_licences(data)
     ids = sorted(coco.imgs) if image_ids is None else sorted({int(i) for i in image_ids})
     unknown = [i for i in ids if i not in coco.imgs]
     if unknown:
@@ -226,7 +221,7 @@ def build_perturbed_sets(val_ann: Path, image_root: Path, out_root: Path, seed: 
         entries.append({"image_id": int(image_id), "file_name": str(img["file_name"]),
                         "width": int(image.shape[1]), "height": int(image.shape[0]),
                         "mask_fraction": round(float(mask.mean()), 6),
-                        "figure_safe": _figure_safe(data, img)})
+                        "figure_safe": img.get("license") not in restricted})
     manifest = {
         "val_ann": str(val_ann), "image_root": str(image_root), "conditions": list(CONDITIONS),
         "seed": int(seed), "dilation_px": DILATION_PX, "jpeg_quality": JPEG_QUALITY,
@@ -252,7 +247,7 @@ def read_manifest(perturbed_root: Path) -> dict:
 
 # ------------------------------------------------------------------------------------ scoring
 def evaluate_conditions(checkpoint: Path, perturbed_root: Path, out_dir: Path,
-                        flip: bool = True) -> dict:
+                        flip: bool = True, loaded: tuple | None = None) -> dict:
     """Score `checkpoint` on its run's COCO validation split once per condition, the images
     read from `perturbed_root/<condition>` (ground-truth boxes, flip test as `evaluate`).
 
@@ -260,14 +255,19 @@ def evaluate_conditions(checkpoint: Path, perturbed_root: Path, out_dir: Path,
     ...), "mean_oks", "oks", "ann_ids"}}, where "oks" is the per-person OKS (`person_oks`)
     in the order of the split's records (the same persons, identified by "ann_ids", in every
     condition, so conditions can be compared pairwise). Each condition's metrics.json and
-    keypoints_results.json go to `out_dir/<condition>/`. One model pass per condition."""
+    keypoints_results.json go to `out_dir/<condition>/`. One model pass per condition.
+    `loaded`: the checkpoint's (model, cfg, device) from `evaluate.load_checkpoint_model`, when
+    the caller has them already (its cfg is not changed)."""
+    import copy
+
     from .data import build_dataset
     from .data.records import require_dir
     from .evaluate import dataset_person_oks, load_checkpoint_model, predict, score_predictions
 
     perturbed_root, out = Path(perturbed_root), Path(out_dir)
     read_manifest(perturbed_root)
-    model, cfg, device = load_checkpoint_model(checkpoint)
+    model, cfg, device = loaded or load_checkpoint_model(checkpoint)
+    cfg = copy.deepcopy(cfg)
     cfg.eval.boxes = "gt"
     cfg.data.workers = min(cfg.data.workers, 1)
     if cfg.data.track != "coco":

@@ -80,9 +80,15 @@ def figure_safe(dataset) -> list[bool]:
     coco = dataset.coco
     if coco is None:
         return [True] * len(dataset.records)
-    restricted = {lic["id"] for lic in coco.dataset.get("licenses", [])
-                  if "NoDeriv" in lic.get("name", "") or "NonCommercial" in lic.get("name", "")}
+    restricted = restricted_licences(coco.dataset)
     return [coco.imgs[r.image_id].get("license") not in restricted for r in dataset.records]
+
+
+def restricted_licences(data: dict) -> set:
+    """Ids of the licences of a COCO-format mapping that forbid derivatives (NoDerivs) or
+    commercial use (NonCommercial): images under them stay out of published figures."""
+    return {lic.get("id") for lic in data.get("licenses", []) if isinstance(lic, dict)
+            and ("NoDeriv" in lic.get("name", "") or "NonCommercial" in lic.get("name", ""))}
 
 
 def pick_indices(dataset, n: int) -> list[int]:
