@@ -17,6 +17,8 @@ from torch.utils.data import DataLoader
 
 from .config import Config
 from .decode import average_flip, decode_heatmaps
+from .geometry import PIXEL_STD
+from .layouts import Layout
 from .metrics import coco_keypoint_metrics, oks_nms, person_oks, pckh, rescore
 
 
@@ -58,23 +60,26 @@ def predict(model, dataset, cfg: Config, device: torch.device, flip: bool | None
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
-def coco_results(pred: dict, dataset, cfg: Config) -> list[dict]:
-    """Standard COCO keypoint results: official rescoring, then OKS-NMS within each image."""
+def coco_results(pred: dict, layout: Layout, in_vis_thre: float, oks_thre: float) -> list[dict]:
+    """Standard COCO keypoint results, as the official HRNet `evaluate`: each instance rescored
+    (box score x mean of its keypoint scores > in_vis_thre), then greedy OKS-NMS at `oks_thre`
+    within each image on all keypoints (the visibility threshold is not used by the NMS) with the
+    layout's sigmas. pred: `predict`'s dict (preds (N, K, 2) image pixels, maxvals (N, K),
+    scale (N, 2) in units of PIXEL_STD, score (N,) box scores, image_id (N,))."""
     kpts = np.concatenate([pred["preds"], pred["maxvals"][..., None]], axis=2)
-    scores = rescore(kpts, pred["score"], cfg.eval.in_vis_thre)
-    areas = np.prod(pred["scale"], axis=1) * 200.0 ** 2
-    sigmas = np.asarray(dataset.layout.oks_sigmas)
+    scores = rescore(kpts, pred["score"], in_vis_thre)
+    areas = np.prod(pred["scale"] * PIXEL_STD, axis=1)
+    sigmas = np.asarray(layout.oks_sigmas)
     results = []
     by_image = defaultdict(list)
     for i, image_id in enumerate(pred["image_id"].tolist()):
         by_image[image_id].append(i)
     for image_id, idx in by_image.items():
         idx = np.asarray(idx)
-        keep = oks_nms(kpts[idx], scores[idx], areas[idx], cfg.eval.oks_thre, sigmas,
-                       cfg.eval.in_vis_thre)
+        keep = oks_nms(kpts[idx], scores[idx], areas[idx], oks_thre, sigmas)
         for j in idx[keep]:
             results.append({"image_id": int(image_id), "category_id": 1,
-                            "keypoints": [round(float(v), 3) for v in kpts[j].reshape(-1)],
+                            "keypoints": [float(v) for v in kpts[j].reshape(-1)],
                             "score": float(scores[j])})
     return results
 
@@ -92,7 +97,7 @@ def score_predictions(pred: dict, dataset, cfg: Config, out_dir: str | Path | No
         metrics = pckh(pred["preds"], joints[..., :2], joints[..., 2] > 0, pred["headsize"],
                        dataset.layout)
     else:
-        results = coco_results(pred, dataset, cfg)
+        results = coco_results(pred, dataset.layout, cfg.eval.in_vis_thre, cfg.eval.oks_thre)
         # a limited split (smoke profile) is scored on its own images only
         img_ids = pred["image_id"].tolist() if cfg.data.limit_val else None
         metrics = coco_keypoint_metrics(dataset.coco, results, img_ids=img_ids)
@@ -100,7 +105,7 @@ def score_predictions(pred: dict, dataset, cfg: Config, out_dir: str | Path | No
             body_metrics = coco_keypoint_metrics(_load_coco_quiet(dataset.gt_file_body), results,
                                                  img_ids=img_ids)
             metrics.update({f"body_{k}": v for k, v in body_metrics.items()})
-        if cfg.eval.boxes == "gt":  # each prediction belongs to one annotated person
+        if cfg.eval.boxes == "gt" and "joints" in pred:  # one prediction per annotated person
             metrics["mean_oks"] = float(np.nanmean(dataset_person_oks(pred, dataset)))
         if out_dir is not None:
             Path(out_dir, "keypoints_results.json").write_text(json.dumps(results))
@@ -115,7 +120,7 @@ def dataset_person_oks(pred: dict, dataset) -> np.ndarray:
     nan for a person without labelled joints): a paired, continuous measure that moves even where
     the AP of a weak model is 0."""
     areas = np.array([r.area for r in dataset.records], dtype=np.float64)
-    sigmas = np.asarray(dataset.layout.oks_sigmas) / 10.0  # pycocotools' convention
+    sigmas = np.asarray(dataset.layout.oks_sigmas)
     return person_oks(pred["preds"], pred["joints"], areas, sigmas)
 
 
@@ -179,7 +184,7 @@ def mean_pose_predictions(train_set, val_set) -> dict[str, np.ndarray]:
     def normalised(records):
         joints = np.stack([r.joints for r in records])
         center = np.stack([r.center for r in records])[:, None]
-        size = np.stack([r.scale for r in records])[:, None] * 200.0
+        size = np.stack([r.scale for r in records])[:, None] * PIXEL_STD
         return (joints[..., :2] - center) / size, joints[..., 2] > 0, center, size
 
     xy, vis, _, _ = normalised(train_set.records)
@@ -187,7 +192,7 @@ def mean_pose_predictions(train_set, val_set) -> dict[str, np.ndarray]:
     _, _, center, size = normalised(val_set.records)
     n = len(val_set.records)
     return {"preds": center + mean[None] * size, "maxvals": np.ones((n, mean.shape[0])),
-            "center": center[:, 0], "scale": size[:, 0] / 200.0,
+            "center": center[:, 0], "scale": size[:, 0] / PIXEL_STD,
             "image_id": np.array([r.image_id for r in val_set.records]),
             "score": np.array([r.score for r in val_set.records], dtype=np.float64),
             "joints": np.stack([r.joints for r in val_set.records]),

@@ -15,7 +15,9 @@ class Layout:
     flip_pairs: tuple[tuple[int, int], ...]        # (left, right) joint index pairs
     upper_body: tuple[int, ...]                    # half-body augmentation: upper joints
     skeleton: tuple[tuple[int, int], ...]          # limbs to draw
-    oks_sigmas: tuple[float, ...] = ()             # per-joint OKS constants (COCO only)
+    # per-joint OKS sigmas (COCO only), pycocotools' convention (COCO's constants / 10, nose
+    # 0.026): the one place they are declared; every OKS (NMS, COCOeval, per-person) reads them
+    oks_sigmas: tuple[float, ...] = ()
     pckh_groups: dict[str, tuple[int, ...]] = field(default_factory=dict)  # MPII groups
 
     @property
@@ -44,8 +46,9 @@ COCO17 = Layout(
     skeleton=((15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6),
               (5, 7), (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4),
               (3, 5), (4, 6)),
-    oks_sigmas=(.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07,
-                .87, .87, .89, .89),
+    # COCO's constants / 10, computed as pycocotools and the official code do (same floats)
+    oks_sigmas=tuple(s / 10.0 for s in (.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62,
+                                         1.07, 1.07, .87, .87, .89, .89)),
 )
 
 MPII16 = Layout(

@@ -6,8 +6,8 @@
 - `coco_keypoint_metrics`: pycocotools `COCOeval(iouType="keypoints")` on standard results.
 - `rescore`, `oks_nms`: the official post-processing of detector boxes (top-down COCO).
 
-All positions and sizes are image pixels. OKS `sigmas` are in pycocotools' convention, i.e. the
-layout's `oks_sigmas / 10`.
+All positions and sizes are image pixels. OKS `sigmas` are in pycocotools' convention (nose
+0.026), as the layout declares them (`layouts.COCO17.oks_sigmas`).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from .layouts import COCO17, MPII16, Layout
 SC_BIAS = 0.6                          # official: head size = 0.6 x head-box diagonal
 PCKH_EXCLUDED = ("pelvis", "thorax")   # left out of the MPII Mean, official
 COCO_STATS = ("AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL")
-COCO_SIGMAS = np.array(COCO17.oks_sigmas) / 10.0
+COCO_SIGMAS = np.array(COCO17.oks_sigmas)
 
 
 def headsize_from_boxes(boxes: np.ndarray) -> np.ndarray:
@@ -155,7 +155,7 @@ def person_oks(preds: np.ndarray, joints: np.ndarray, areas: np.ndarray,
 
     preds: (N, K, 2) image pixels; joints: (N, K, 3) ground truth (x, y, v) in image pixels,
     v > 0 = labelled; areas: (N,) the annotations' `area` (pixels^2, the s^2 of OKS); sigmas:
-    (K,) in pycocotools' convention (layout.oks_sigmas / 10). OKS = mean over labelled joints
+    (K,) in pycocotools' convention (layout.oks_sigmas). OKS = mean over labelled joints
     of exp(-d^2 / (2 s^2 k^2)) with k = 2 sigma, as pycocotools `computeOks` (area + eps).
     A person with no labelled joint gets nan."""
     preds = np.asarray(preds, dtype=np.float64)

@@ -106,7 +106,7 @@ def test_coco_perfect_predictions_ap_one(tmp_path):
 def test_coco_perturbed_person_ap_by_hand(tmp_path):
     coco, anns = _coco_gt(tmp_path)
     target_oks = 0.72
-    sigmas = np.array(COCO17.oks_sigmas) / 10.0
+    sigmas = np.array(COCO17.oks_sigmas)
     # shift every joint of person 3 in x so that each joint's exp(-e) equals target_oks
     shift = np.sqrt(-math.log(target_oks) * 2 * AREA * (2 * sigmas) ** 2)
     results = _results(anns, [1.0, 1.0, 0.5])
