@@ -1,9 +1,13 @@
-"""Atomic checkpoint files: write to a temporary file, fsync, rename. A reader never sees half a file."""
+"""Run-folder files: atomic checkpoints and text (temporary file, fsync, rename: a reader never
+sees half a file) and a folder lock (one writer per run or output folder)."""
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -12,13 +16,29 @@ from .errors import CheckpointError, SgposeError
 
 def atomic_save(obj, path: str | Path) -> None:
     """torch.save `obj` to `path` atomically (temp file in the same folder, fsync, os.replace)."""
+    _atomic_write(path, lambda f: torch.save(obj, f), "checkpoint")
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write `text` to `path` atomically: a crash leaves the old file or none, never a part."""
+    _atomic_write(path, lambda f: f.write(text.encode()), "file")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _atomic_write(path: str | Path, write, what: str) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp's 0600 would stick to the file
         os.replace(tmp, path)
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
@@ -28,8 +48,8 @@ def atomic_save(obj, path: str | Path) -> None:
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(e, OSError):
-            raise SgposeError(f"{path}: could not save checkpoint ({e.strerror or e}); "
-                              "the previous checkpoint is intact") from None
+            raise SgposeError(f"{path}: could not save {what} ({e.strerror or e}); "
+                              f"the previous {what} is intact") from None
         raise
 
 
@@ -75,3 +95,23 @@ def load_model_state(model: torch.nn.Module, state: dict, source: str | Path) ->
         more = f" (+{len(problems) - 4} more)" if len(problems) > 4 else ""
         raise CheckpointError(f"{source}: does not fit the model: {'; '.join(problems[:4])}{more}")
     model.load_state_dict(state)
+
+
+@contextmanager
+def folder_lock(folder: str | Path) -> Iterator[Path]:
+    """Hold an exclusive lock on `folder` (created if needed) for the block; SgposeError at once
+    if another process holds it. The OS releases the lock when the process dies, so a crash
+    never leaves a stale lock behind."""
+    folder = check_writable(folder)
+    handle = open(folder / ".lock", "w")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SgposeError(f"{folder}: in use by another sgpose process (a second run or "
+                              "evaluation into the same folder would mix their files)") from None
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield folder
+    finally:
+        handle.close()

@@ -42,7 +42,7 @@ def cmd_train(args) -> None:
     if args.set:
         cfg = apply_overrides(cfg, args.set)
     out = args.out or Path("runs") / f"{cfg.profile}_{cfg.data.track}_{cfg.variant}_s{cfg.train.seed}"
-    result = train(cfg, out, resume=args.resume, progress=not args.quiet)
+    result = train(cfg, out, resume=args.resume, restart=args.restart, progress=not args.quiet)
     print(json.dumps({"out": str(out), **result}, default=float))
 
 
@@ -150,7 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", nargs="+", metavar="KEY=VALUE", default=[],
                    help="override config values, e.g. train.bf16=true data.workers=8")
     s.add_argument("--out", default=None)
-    s.add_argument("--resume", action="store_true", help="continue the run in --out")
+    s.add_argument("--resume", action="store_true",
+                   help="continue the run in --out (same config; train.epochs may grow)")
+    s.add_argument("--restart", action="store_true",
+                   help="start over where --out holds a run (its files are deleted)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_train)
 

@@ -37,6 +37,19 @@ class ModelConfig:
 
 
 @dataclass
+class AugmentConfig:
+    """Training augmentation of one track (official HRNet `JointsDataset`). Defaults: the
+    official COCO settings, which are the paper's; the MPII track uses the official MPII ones."""
+    scale_factor: float = 0.35     # s *= clip(1 + f * N(0,1), 1 - f, 1 + f)
+    rotation_factor: float = 45.0  # r = clip(f * N(0,1), -c * f, c * f) degrees ...
+    rotation_clip: float = 2.0     # ... c: the official code clips at 2 f (+-90 deg for f = 45)
+    rotation_prob: float = 0.6     # ... applied with this probability (official), else r = 0
+    flip: bool = True              # horizontal flip with p = 0.5, joint pairs swapped
+    half_body_prob: float = 0.3    # official COCO 0.3, MPII off (the paper does not say)
+    half_body_min_joints: int = 8  # official NUM_JOINTS_HALF_BODY
+
+
+@dataclass
 class DataConfig:
     track: str = "mpii"                       # "mpii" (PCKh) or "coco" (OKS AP)
     root: str = "data/prepared"               # folder holding the prepared annotation files
@@ -47,12 +60,9 @@ class DataConfig:
     mpii_image_size: tuple[int, int] = (256, 256)  # (width, height) of the input, MPII track
     sigma: float = 2.0                        # Gaussian std, pixels of a 64-high heatmap (Eq. 3)
     radius: float = 5.0                       # disc radius r, pixels of a 64-high heatmap (Eq. 2)
-    scale_factor: float = 0.35                # random scale in [1 - f, 1 + f]
-    rotation_factor: float = 45.0             # random rotation in [-f, f] degrees ...
-    rotation_prob: float = 0.6                # ... applied with this probability (official)
-    flip: bool = True
-    half_body_prob: float = 0.3
-    half_body_min_joints: int = 8             # official NUM_JOINTS_HALF_BODY
+    coco_augment: AugmentConfig = field(default_factory=AugmentConfig)  # COCO track (official)
+    mpii_augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(
+        scale_factor=0.25, rotation_factor=30.0, half_body_prob=0.0))  # official MPII recipe
     padding: float = 1.25                     # box -> scale padding (official)
     workers: int = 2                          # DataLoader worker processes
     limit_train: int = 0                      # use only the first N training samples (0 = all)
@@ -64,6 +74,11 @@ class DataConfig:
     def input_size(self) -> tuple[int, int]:
         """(width, height) of the network input for this track, pixels."""
         return tuple(self.mpii_image_size if self.track == "mpii" else self.image_size)
+
+    @property
+    def augment(self) -> AugmentConfig:
+        """The training augmentation of this track."""
+        return self.mpii_augment if self.track == "mpii" else self.coco_augment
 
     @property
     def heatmap_size(self) -> tuple[int, int]:
@@ -138,6 +153,12 @@ class Config:
             raise ConfigError(f"data.sigma: {d.sigma} must be > 0")
         if d.radius <= 0:
             raise ConfigError(f"data.radius: {d.radius} must be > 0")
+        for track in TRACKS:
+            a = getattr(d, f"{track}_augment")
+            if not (0 <= a.scale_factor < 1 and a.rotation_factor >= 0 and a.rotation_clip > 0
+                    and 0 <= a.rotation_prob <= 1 and 0 <= a.half_body_prob <= 1):
+                raise ConfigError(f"data.{track}_augment: {a} needs 0 <= scale_factor < 1, "
+                                  "rotation_factor >= 0, rotation_clip > 0, probabilities in [0, 1]")
         bad = [s for s in m.sgm_sites if s not in SGM_SITES]
         if bad:
             raise ConfigError(f"model.sgm_sites: {bad} not in {SGM_SITES}")
@@ -272,8 +293,21 @@ def load_config(profile: str | None = None, path: str | Path = "params.yaml", *,
                         variants=variants)
 
 
+# augmentation keys that sat directly under `data` before it became per track (one setting for
+# both tracks, rotation clipped at +-rotation_factor)
+_LEGACY_AUGMENT = ("scale_factor", "rotation_factor", "rotation_prob", "flip", "half_body_prob",
+                   "half_body_min_joints")
+
+
 def config_from_dict(values: dict, where: str = "config") -> Config:
-    """A Config from `Config.to_dict()` output (e.g. the copy stored in a checkpoint)."""
+    """A Config from `Config.to_dict()` output (e.g. the copy stored in a checkpoint); the flat
+    augmentation keys of older checkpoints are read as both tracks' setting, clip 1."""
+    data = dict(values.get("data") or {})
+    legacy = {k: data.pop(k) for k in _LEGACY_AUGMENT if k in data}
+    if legacy:
+        legacy["rotation_clip"] = 1.0
+        data["coco_augment"] = data["mpii_augment"] = legacy
+        values = {**values, "data": data}
     return _from_dict(Config, values, where).validate()
 
 

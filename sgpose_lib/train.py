@@ -1,19 +1,30 @@
 """The training loop: Adam, a step learning-rate schedule, the loss of Eq. 7 with DWA, exact resume.
 
 A run folder holds `config.json`, `log.jsonl` (one line per step and per validation; the same bits
-on every run with the same seed), `timing.jsonl` (throughput, data wait), `last.pt` and `best.pt`.
+on every run with the same seed), `timing.jsonl` (throughput, data wait), `epochs.csv` (one row per
+epoch: mean losses, DWA weights, validation metrics; the learning curve), `last.pt` and `best.pt`.
 Checkpoints are written every epoch atomically; `resume=True` continues after the last completed
 epoch and gives the same weights and log as an uninterrupted run.
+
+A run folder is never overwritten by accident: one process at a time holds it (a lock); a new run
+into a folder holding a run, or a resume with another config, stops with an error naming the
+differing keys unless `restart=True` (start over). Keys that do not change the result
+(`RESULT_FREE_KEYS`) may differ, and `train.epochs` may grow: the run continues with the learning
+rate of `lr_at` (milestones are absolute epochs, so a run extended past its last milestone goes on
+at the decayed rate).
 
 Under `torchrun` (WORLD_SIZE > 1) the model is wrapped in DistributedDataParallel; `batch_size` is
 the global batch, split evenly over the processes; only rank 0 writes files and shows progress.
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +34,8 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from .checkpoint_io import atomic_save, check_writable, load_checkpoint, load_model_state
+from .checkpoint_io import (atomic_save, atomic_write_text, check_writable, folder_lock,
+                            load_checkpoint, load_model_state)
 from .config import Config
 from .data import build_dataset
 from .errors import ConfigError, TrainingError
@@ -144,7 +156,71 @@ class RunLog:
     def write(self, record: dict, timing: bool = False) -> None:
         if self.enabled:
             with open(self.timing if timing else self.log, "a") as f:
-                f.write(json.dumps(record) + "\n")
+                f.write(json.dumps(json_safe(record)) + "\n")
+
+    def records(self, timing: bool = False) -> list[dict]:
+        path = self.timing if timing else self.log
+        if not path.exists():
+            return []
+        out = []
+        for line in path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut by a crash
+        return out
+
+    def last_validation(self) -> dict:
+        vals = [r for r in self.records() if r.get("kind") == "val"]
+        return {k: v for k, v in vals[-1].items() if k not in ("kind", "epoch", "step")} \
+            if vals else {}
+
+    def write_epochs(self, path: Path) -> None:
+        """One CSV row per completed epoch (1-based `epoch`): lr, the epoch means of the step
+        losses and DWA weights, seconds and img/s, and the validation metrics where validated."""
+        if not self.enabled:
+            return
+        rows: dict[int, dict] = {}
+        sums: dict[int, dict] = {}
+        for r in self.records():
+            e = r["epoch"]
+            row = rows.setdefault(e, {"epoch": e + 1})
+            if r.get("kind") == "step":
+                acc = sums.setdefault(e, {"n": 0})
+                acc["n"] += 1
+                row["lr"] = r["lr"]
+                for k in ("loss", "l_key", "l_seg", "w_key", "w_seg"):
+                    acc[k] = acc.get(k, 0.0) + r[k]
+            elif r.get("kind") == "val":
+                row.update({f"val_{k}": v for k, v in r.items()
+                            if k not in ("kind", "epoch", "step")})
+        for e, acc in sums.items():
+            rows[e].update({k: v / acc["n"] for k, v in acc.items() if k != "n"})
+        for t in self.records(timing=True):
+            if t["epoch"] in rows:
+                rows[t["epoch"]].update(seconds=t["seconds"], img_per_s=t["img_per_s"])
+        table = [rows[e] for e in sorted(rows)]
+        fields = list(dict.fromkeys(k for row in table for k in row))
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: _csv_value(v) for k, v in row.items()} for row in table)
+        atomic_write_text(path, text.getvalue())
+
+
+def json_safe(value):
+    """`value` with every non-finite float replaced by None (JSON has no NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def _csv_value(v):
+    return "" if isinstance(v, float) and not math.isfinite(v) else v
 
 
 def _complete_before(line: str, epoch: int) -> bool:
@@ -154,18 +230,78 @@ def _complete_before(line: str, epoch: int) -> bool:
         return False  # a line cut by a crash
 
 
-def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool = True,
-          max_epochs: int | None = None) -> dict:
-    """Train `cfg` into `out_dir`; returns {'best': metric, 'epochs': n, 'metrics': last metrics}.
+RESULT_FREE_KEYS = ("data.workers", "train.device", "eval.batch_size")  # may differ on resume
 
-    `max_epochs` stops after that many epochs in total (for tests of resume); the schedule still
-    follows `cfg.train.epochs`."""
+
+def config_differences(stored: dict, current: dict, prefix: str = "") -> list[str]:
+    """'key: old -> new' for every leaf that differs between two `Config.to_dict()`s, leaving out
+    RESULT_FREE_KEYS and train.epochs (a run may be continued for more epochs)."""
+    out = []
+    for key in sorted(set(stored) | set(current)):
+        name = f"{prefix}{key}"
+        a, b = stored.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_differences(a, b, f"{name}.")
+        elif name not in (*RESULT_FREE_KEYS, "train.epochs") and _canon(a) != _canon(b):
+            out.append(f"{name}: {a!r} -> {b!r}")
+    return out
+
+
+def _canon(value):
+    return json.dumps(value, sort_keys=True)
+
+
+def _resume_checkpoint(out: Path, cfg: Config, resume: bool, restart: bool, say) -> dict | None:
+    """The checkpoint to continue from, or None to start afresh; TrainingError where going on
+    would lose or mix a run (see the module docstring)."""
+    last = out / "last.pt"
+    if not last.exists():
+        return None
+    ckpt = load_checkpoint(last)
+    if not resume:
+        if restart:
+            return None
+        raise TrainingError(f"{out}: holds a run (last.pt after epoch {ckpt['epoch']}); --resume "
+                            "continues it, --restart deletes it and starts over")
+    diff = config_differences(ckpt["config"], cfg.to_dict())
+    if diff:
+        if restart:
+            say(f"{last} was trained with another config ({'; '.join(diff[:3])}): starting over")
+            return None
+        more = f" (+{len(diff) - 6} more)" if len(diff) > 6 else ""
+        raise TrainingError(f"{last} was trained with another config: {'; '.join(diff[:6])}{more}"
+                            "; --restart deletes the run and starts over")
+    if ckpt["epoch"] > cfg.train.epochs:
+        raise TrainingError(f"{last}: already trained {ckpt['epoch']} epochs, more than "
+                            f"train.epochs = {cfg.train.epochs}")
+    return ckpt
+
+
+def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool = True,
+          max_epochs: int | None = None, restart: bool = False) -> dict:
+    """Train `cfg` into `out_dir`; returns {'best': metric, 'epochs': n, 'metrics': last
+    validation metrics, 'finished_before': whether the run had already finished}.
+
+    resume: continue the run in `out_dir` (it must exist, with the same config up to
+    RESULT_FREE_KEYS and a possibly larger train.epochs). restart: start over where the folder
+    holds a run (with `resume`: only when the configs differ; the pipeline's mode). `max_epochs`
+    stops after that many epochs in total (for tests of resume); the schedule still follows
+    `cfg.train.epochs`."""
     cfg.validate()
     ddp = init_distributed(cfg.train.device)
+    out = Path(out_dir)
+    if resume and not restart and not (out / "last.pt").exists():  # before the lock creates it
+        raise TrainingError(f"{out}: nothing to resume (no last.pt); leave out --resume to "
+                            "start a new run there")
+    with folder_lock(out) if ddp.main else nullcontext():
+        return _train(cfg, out, ddp, resume, restart, progress, max_epochs)
+
+
+def _train(cfg: Config, out: Path, ddp: "Dist", resume: bool, restart: bool, progress: bool,
+           max_epochs: int | None) -> dict:
     device = resolve_device(cfg.train.device)
     if device.type == "cuda" and ddp.world_size > 1:
         device = torch.device("cuda", ddp.local_rank)
-    out = Path(out_dir)
     if ddp.main:
         check_writable(out)
     if cfg.train.threads > 0:
@@ -194,11 +330,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     log = RunLog(out, ddp.main)
 
     start_epoch, best, step = 0, -math.inf, 0
-    ckpt = load_checkpoint(out / "last.pt") if resume and (out / "last.pt").exists() else None
-    if ckpt is not None and _comparable(ckpt["config"]) != _comparable(cfg.to_dict()):
-        if ddp.main and progress:
-            print(f"{out / 'last.pt'} was trained with another config: starting afresh")
-        ckpt = None
+    ckpt = _resume_checkpoint(out, cfg, resume, restart, print if ddp.main else lambda _: None)
     if ckpt is not None:
         load_model_state(model, ckpt["model"], out / "last.pt")
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -206,10 +338,12 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
         torch.set_rng_state(ckpt["rng"]["torch"])
         start_epoch, best, step = ckpt["epoch"], ckpt["best"], ckpt["step"]
         log.truncate_after(start_epoch)
+        if ddp.main:
+            atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
     elif ddp.main:
-        for path in (log.log, log.timing):
+        for path in (log.log, log.timing, out / "epochs.csv", out / "best.pt", out / "last.pt"):
             path.unlink(missing_ok=True)
-        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
         if ddp.main and progress:
             print(f"sgpose train: profile={cfg.profile} variant={cfg.variant} "
                   f"track={cfg.data.track} seed={cfg.train.seed} -> {out}")
@@ -219,8 +353,11 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
 
-    last_metrics: dict = {}
+    last_metrics: dict = log.last_validation() if ckpt is not None else {}
     end_epoch = min(cfg.train.epochs, max_epochs or cfg.train.epochs)
+    if start_epoch >= end_epoch and ddp.main and progress:
+        print(f"{out}: already trained {start_epoch} epochs, nothing to do (the metrics are "
+              "those of its last validation)")
     for epoch in range(start_epoch, end_epoch):
         lr = lr_at(epoch, cfg)
         for group in optimizer.param_groups:
@@ -264,14 +401,11 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
                             out / "best.pt")
         if ddp.main:
             atomic_save(_state(model, optimizer, dwa, cfg, epoch + 1, best, step), out / "last.pt")
+            log.write_epochs(out / "epochs.csv")
         if ddp.world_size > 1:
             dist.barrier()
-    return {"best": best, "epochs": end_epoch, "metrics": last_metrics}
-
-
-def _comparable(config: dict) -> str:
-    """A config as canonical JSON, so that a stored and a current config compare equal."""
-    return json.dumps(config, sort_keys=True)
+    return {"best": best, "epochs": max(end_epoch, start_epoch), "metrics": json_safe(last_metrics),
+            "finished_before": start_epoch >= end_epoch}
 
 
 def _metric_name(cfg: Config) -> str:

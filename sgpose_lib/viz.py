@@ -111,8 +111,10 @@ def plot_augmented_samples(cfg, out_png: str | Path, n: int = 8,
     """A grid of `n` augmented training samples per track (two rows per track: joints and
     skeleton; heatmap sum and disc segmentation target), saved as `out_png`."""
     out_png = Path(out_png)
-    fig = plt.figure(figsize=(1.3 * n, 4.1 * len(tracks)), layout="constrained")
-    subfigs = np.atleast_1d(fig.subfigures(len(tracks), 1))
+    fig = plt.figure(figsize=(1.3 * n, 4.1 * len(tracks) + 2.2), layout="constrained")
+    subfigs = np.atleast_1d(fig.subfigures(len(tracks) + 1, 1,
+                                           height_ratios=[4.1] * len(tracks) + [2.2]))
+    hist_axes = subfigs[-1].subplots(1, 2)
     for subfig, track in zip(subfigs, tracks):
         tcfg = cfg.with_run(track=track)
         dataset = build_dataset(tcfg, "train")
@@ -132,6 +134,12 @@ def plot_augmented_samples(cfg, out_png: str | Path, n: int = 8,
             subfig.text(0.5, 0.0, "COCO images (Flickr, CC BY / BY-SA, see data/embedded/coco/"
                         f"provenance.json for authors' pages): ids {', '.join(map(str, coco_ids))}",
                         ha="center", va="bottom", fontsize=5)
+        _plot_augment_draws(hist_axes, dataset, track)
+    for ax in hist_axes:
+        ax.legend(fontsize=6)
+        ax.tick_params(labelsize=6)
+    subfigs[-1].suptitle("Distribution of the training augmentation (20,000 draws per track)",
+                         fontsize=8, weight="bold")
     fig.suptitle(f"Augmented training samples, profile '{cfg.profile}' (epoch 0, seed "
                  f"{cfg.train.seed}); green = left, orange = right, cyan = disc target",
                  fontsize=9)
@@ -139,6 +147,26 @@ def plot_augmented_samples(cfg, out_png: str | Path, n: int = 8,
     fig.savefig(out_png, dpi=120)
     plt.close(fig)
     return out_png
+
+
+def _plot_augment_draws(axes, dataset, track: str, n: int = 20000) -> None:
+    """Histograms of the rotation (degrees, rotated samples only) and scale factor drawn by
+    `dataset.augment` for its first record, with the share of rotations at the clip."""
+    a = dataset.cfg.augment
+    draws = [dataset.augment(dataset.records[0], 640, np.random.default_rng([7, i]))
+             for i in range(n)]
+    r = np.array([d[2] for d in draws])
+    s = np.array([d[1][0] for d in draws]) / dataset.records[0].scale[0]
+    rotated = r[r != 0]
+    clip = a.rotation_clip * a.rotation_factor
+    at_clip = np.mean(np.isclose(np.abs(rotated), clip)) if len(rotated) else 0.0
+    axes[0].hist(rotated, bins=np.linspace(-clip, clip, 61), alpha=0.5,
+                 label=f"{track}: f={a.rotation_factor:g}, clip ±{clip:g}, p={a.rotation_prob:g}; "
+                       f"{100 * at_clip:.1f} % at the clip")
+    axes[0].set_xlabel("rotation of rotated samples (degrees)", fontsize=7)
+    axes[1].hist(s, bins=60, alpha=0.5, label=f"{track}: [{1 - a.scale_factor:g}, "
+                 f"{1 + a.scale_factor:g}], half-body p={a.half_body_prob:g}")
+    axes[1].set_xlabel("scale factor (box size multiplier; half-body crops lie outside)", fontsize=7)
 
 
 # ================================================================================ study figures

@@ -515,3 +515,35 @@ def test_augmented_samples_figure(prepared, tmp_path):
     cfg = make_cfg(prepared, "mpii")
     out = plot_augmented_samples(cfg, tmp_path / "aug.png", n=2)
     assert out.is_file() and out.stat().st_size > 10_000
+
+
+def test_augmentation_is_per_track_with_the_official_settings():
+    cfg = Config()
+    assert (cfg.data.coco_augment.scale_factor, cfg.data.coco_augment.rotation_factor,
+            cfg.data.coco_augment.half_body_prob) == (0.35, 45.0, 0.3)       # official COCO
+    assert (cfg.data.mpii_augment.scale_factor, cfg.data.mpii_augment.rotation_factor,
+            cfg.data.mpii_augment.half_body_prob) == (0.25, 30.0, 0.0)       # official MPII
+    cfg.data.track = "mpii"
+    assert cfg.data.augment is cfg.data.mpii_augment
+
+
+@pytest.mark.parametrize("track", ["coco", "mpii"])
+def test_rotation_and_scale_draws_follow_the_official_distribution(prepared, track):
+    """r = clip(f N, -2f, 2f) with p = 0.6 and s = clip(1 + sf N, 1 - sf, 1 + sf): over 4,000
+    draws the rotated share is 0.6, P(|r| = 2f | rotated) = P(|N| >= 2) = 4.6 %, and no draw
+    leaves its range."""
+    cfg = Config().with_run(track=track)
+    aug = cfg.data.augment
+    aug.half_body_prob = 0.0
+    ds = build_dataset(make_cfg(prepared, track), "train")
+    ds.cfg = cfg.data
+    records = ds.records
+    draws = [ds.augment(records[0], 640, np.random.default_rng(i)) for i in range(4000)]
+    r = np.array([d[2] for d in draws])
+    s = np.array([d[1][0] for d in draws]) / records[0].scale[0]
+    rotated = r != 0
+    f, sf = aug.rotation_factor, aug.scale_factor
+    assert rotated.mean() == pytest.approx(0.6, abs=0.03)
+    assert np.abs(r).max() <= 2 * f + 1e-9
+    assert np.mean(np.isclose(np.abs(r[rotated]), 2 * f)) == pytest.approx(0.0455, abs=0.015)
+    assert s.min() >= 1 - sf - 1e-6 and s.max() <= 1 + sf + 1e-6

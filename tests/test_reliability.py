@@ -220,3 +220,55 @@ def test_fuzz_coco_loader(tmp_path):
             assert str(path) in str(e)
             outcomes["DataError"] += 1
     assert outcomes["loaded"] > 0 and outcomes["DataError"] > 0
+
+
+# --- no run is lost or mixed: through the CLI, in subprocesses ---------------------------------
+
+def _smoke_params(tmp_path: Path, prepared: Path) -> Path:
+    params = tmp_path / "params.yaml"
+    params.write_text(PARAMS.read_text().replace(
+        "limit_train: 64, limit_val: 24}",
+        f"limit_train: 32, limit_val: 8, root: '{prepared}', "
+        f"image_root: '{ROOT / 'data' / 'embedded'}'}}"))
+    return params
+
+
+def _cli(args: list[str]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "sgpose_lib.cli", *args], env=env,
+                          capture_output=True, text=True)
+
+
+def test_cli_resume_refuses_another_config_and_a_missing_run(prepared, tmp_path):
+    params = _smoke_params(tmp_path, prepared)
+    run = tmp_path / "run"
+    base = ["train", "--params", str(params), "--profile", "smoke", "--track", "mpii",
+            "--variant", "sg", "--epochs", "1", "--out", str(run), "--quiet"]
+    assert _cli(base).returncode == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.name != ".lock"}
+    other = _cli(base + ["--resume", "--radius", "3"])
+    assert other.returncode == 2 and "Traceback" not in other.stderr
+    assert "another config: data.radius: 5.0 -> 3.0" in other.stderr
+    again = _cli(base + ["--radius", "3"])            # a new run into the folder: refused too
+    assert again.returncode == 2 and "holds a run" in again.stderr
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.name != ".lock"} == before
+    workers = _cli(base + ["--resume", "--set", "data.workers=1"])   # result-free key
+    assert workers.returncode == 0 and json.loads(workers.stdout)["finished_before"] is True
+    missing = _cli(base[:-3] + ["--out", str(tmp_path / "tpyo"), "--resume"])
+    assert missing.returncode == 2 and "nothing to resume" in missing.stderr
+    assert not (tmp_path / "tpyo").exists()
+    restart = _cli(base + ["--radius", "3", "--restart"])
+    assert restart.returncode == 0
+    assert load_checkpoint(run / "last.pt")["config"]["data"]["radius"] == 3.0
+
+
+def test_cli_second_process_on_a_locked_folder_gets_a_clear_error(prepared, tmp_path):
+    """The folder lock is held here (as a running `sgpose train` holds it): the second process
+    stops at once, before touching the folder; no race, no timing."""
+    params = _smoke_params(tmp_path, prepared)
+    run = tmp_path / "run"
+    with checkpoint_io.folder_lock(run):
+        proc = _cli(["train", "--params", str(params), "--profile", "smoke", "--epochs", "1",
+                     "--out", str(run), "--quiet"])
+    assert proc.returncode == 2 and "in use by another sgpose process" in proc.stderr
+    assert sorted(p.name for p in run.iterdir()) == [".lock"]

@@ -64,13 +64,36 @@ def test_same_seed_same_result_other_seed_differs(smoke_cfg, tmp_path):
     assert not _same_weights(tmp_path / "a" / "last.pt", tmp_path / "c" / "last.pt")
 
 
-def test_resume_with_another_config_starts_afresh(smoke_cfg, tmp_path):
+def test_resume_with_another_config_refuses_then_restarts_when_asked(smoke_cfg, tmp_path):
     cfg = _tiny(smoke_cfg)
     cfg.train.epochs = 1
     train(cfg, tmp_path / "run", progress=False)
+    before = (tmp_path / "run" / "last.pt").read_bytes()
     cfg.data.radius = 3.0
-    train(cfg, tmp_path / "run", resume=True, progress=False)
+    cfg.data.workers = 1              # result-free: not named
+    with pytest.raises(TrainingError, match=r"another config: data.radius: 5.0 -> 3.0; --restart"):
+        train(cfg, tmp_path / "run", resume=True, progress=False)
+    assert (tmp_path / "run" / "last.pt").read_bytes() == before
+    with pytest.raises(TrainingError, match="holds a run"):
+        train(cfg, tmp_path / "run", progress=False)
+    train(cfg, tmp_path / "run", resume=True, restart=True, progress=False)
     assert load_checkpoint(tmp_path / "run" / "last.pt")["config"]["data"]["radius"] == 3.0
+
+
+def test_resume_nothing_or_finished_and_more_epochs(smoke_cfg, tmp_path):
+    cfg = _tiny(smoke_cfg)
+    with pytest.raises(TrainingError, match="nothing to resume"):
+        train(cfg, tmp_path / "typo", resume=True, progress=False)
+    assert not (tmp_path / "typo").exists()
+    cfg.train.epochs = 1
+    first = train(cfg, tmp_path / "run", progress=False)
+    again = train(cfg, tmp_path / "run", resume=True, progress=False)
+    assert again["finished_before"] and again["metrics"] == first["metrics"] != {}
+    cfg.train.epochs = 2              # more epochs continue the run
+    longer = train(cfg, tmp_path / "run", resume=True, progress=False)
+    assert not longer["finished_before"] and load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 2
+    rows = (tmp_path / "run" / "epochs.csv").read_text().splitlines()
+    assert len(rows) == 3 and rows[0].startswith("epoch,") and "val_Mean" in rows[0]
 
 
 def test_nan_loss_stops_with_step_and_term_and_keeps_checkpoint(smoke_cfg, tmp_path, monkeypatch):

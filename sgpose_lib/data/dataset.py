@@ -4,8 +4,9 @@ Training augmentation is the official HRNet `JointsDataset.__getitem__`, in its 
 1. half-body: with probability `half_body_prob` when more than `half_body_min_joints` joints are
    labelled (official `half_body_transform`, incl. its `randn() < 0.5` choice of the upper body);
 2. scale: s *= clip(randn * sf + 1, 1 - sf, 1 + sf);
-3. rotation: r = clip(randn * rf, -rf, rf) with probability `rotation_prob`, else 0 (the range
-   [-45, 45] degrees of the paper; the official code clips at 2 rf, i.e. +-90 degrees);
+3. rotation: r = clip(randn * rf, -c rf, c rf) with probability `rotation_prob`, else 0 (the
+   official code's c = 2, i.e. +-90 degrees for rf = 45; the paper's "(-45, 45)" is read as the
+   rotation factor, see README);
 4. flip with probability 0.5 (if `flip`): x' = width - 1 - x, left/right joints swapped, centre
    x flipped too (official `fliplr_joints`).
 The flip is folded into the affine matrix, so each sample costs ONE `cv2.warpAffine` (bilinear)
@@ -148,7 +149,7 @@ class TopDownDataset(Dataset):
     def augment(self, record: PersonRecord, width: int, rng: np.random.Generator):
         """(center, scale, rotation, flipped, joints) of one training sample; joints (K, 3) are
         in the (possibly mirrored) image frame."""
-        cfg = self.cfg
+        cfg = self.cfg.augment
         joints = record.joints
         c, s = record.center.astype(np.float32), record.scale.astype(np.float32)
         if (int((joints[:, 2] > 0).sum()) > cfg.half_body_min_joints
@@ -156,9 +157,9 @@ class TopDownDataset(Dataset):
             c_half, s_half = half_body_box(joints, self.upper, self.aspect_ratio, rng)
             if c_half is not None:
                 c, s = c_half, s_half
-        sf, rf = cfg.scale_factor, cfg.rotation_factor
+        sf, rf, rc = cfg.scale_factor, cfg.rotation_factor, cfg.rotation_clip
         s = s * np.clip(rng.standard_normal() * sf + 1, 1 - sf, 1 + sf)
-        r = float(np.clip(rng.standard_normal() * rf, -rf, rf)) \
+        r = float(np.clip(rng.standard_normal() * rf, -rc * rf, rc * rf)) \
             if rng.random() <= cfg.rotation_prob else 0.0
         flipped = bool(cfg.flip and rng.random() <= 0.5)
         if flipped:
