@@ -42,6 +42,7 @@ from .errors import ConfigError, TrainingError
 from .evaluate import evaluate_dataset, primary_metric
 from .losses import DynamicWeightAverage, joints_mse_loss, seg_bce_loss, total_loss
 from .model import build_model
+from .provenance import environment
 
 
 def lr_at(epoch: int, cfg: Config) -> float:
@@ -341,13 +342,16 @@ def _train(cfg: Config, out: Path, ddp: "Dist", resume: bool, restart: bool, pro
         if ddp.main:
             atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
     elif ddp.main:
-        for path in (log.log, log.timing, out / "epochs.csv", out / "best.pt", out / "last.pt"):
+        for path in (log.log, log.timing, out / "epochs.csv", out / "best.pt", out / "last.pt",
+                     out / "environment.json"):
             path.unlink(missing_ok=True)
         atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
-        if ddp.main and progress:
+        if progress:
             print(f"sgpose train: profile={cfg.profile} variant={cfg.variant} "
                   f"track={cfg.data.track} seed={cfg.train.seed} -> {out}")
 
+    if ddp.main:  # the software and machine of this (part of the) run
+        atomic_write_text(out / "environment.json", json.dumps(environment(), indent=2))
     net = model
     if ddp.world_size > 1:
         net = torch.nn.parallel.DistributedDataParallel(

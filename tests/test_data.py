@@ -156,7 +156,7 @@ def test_lspet_to_mpii_puts_each_joint_where_it_belongs(mpii_prepared, lspet_raw
         e, rec = entries[file_name], records[file_name]
         if raw[k, 2] > 0:
             assert e["joints_vis"][j] == 1
-            np.testing.assert_allclose(e["joints"][j], raw[k, :2])          # 1-based, as MPII
+            np.testing.assert_allclose(e["joints"][j], raw[k, :2], rtol=0, atol=1e-6)  # 1-based
             np.testing.assert_allclose(rec.joints[j, :2], raw[k, :2] - 1, atol=1e-4)  # 0-based
             assert rec.joints[j, 2] == 1
         else:
@@ -200,7 +200,7 @@ def test_lspet_to_coco_puts_each_joint_where_it_belongs(prepared, coco_train_jso
         assert LSPET_TO_COCO[name].split("_", 1)[1] == name.split("_", 1)[1]
         assert LSPET_TO_COCO[name][0] == name[0]
         if raw[k, 2] > 0:
-            np.testing.assert_allclose(kpts[j], [raw[k, 0] - 1, raw[k, 1] - 1, 2])
+            np.testing.assert_allclose(kpts[j], [raw[k, 0] - 1, raw[k, 1] - 1, 2], rtol=0, atol=1e-6)
         else:
             assert not kpts[j].any()
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -177,7 +178,7 @@ def _lspet_to_mpii(im: dict) -> dict:
     neck, head = src[LSPET_JOINTS.index("neck"), :2], src[LSPET_JOINTS.index("head_top"), :2]
     return {"image": f"lspet/images/{im['file_name']}", "center": center.tolist(), "scale": s,
             "joints": joints.tolist(), "joints_vis": vis.tolist(),
-            "headsize": HEADSIZE_FACTOR * float(np.linalg.norm(head - neck)),
+            "headsize": HEADSIZE_FACTOR * math.hypot(*(head - neck)),
             "width": im["width"], "height": im["height"]}
 
 
@@ -254,10 +255,25 @@ def _coco_counts(path: Path, image_root: Path) -> dict:
             "lspet_images": sum(im["id"] >= LSPET_ID_BASE for im in data["images"])}
 
 
+FLOAT_DECIMALS = 6  # written floats: pixels to 1e-6, so that every machine writes the same bytes
+
+
+def _fixed(obj):
+    """`obj` with every float rounded to FLOAT_DECIMALS: the last bits of a float computed with
+    another instruction set (e.g. a vectorised norm) must not change the prepared files."""
+    if isinstance(obj, float):
+        return round(obj, FLOAT_DECIMALS) + 0.0   # + 0.0: no "-0.0"
+    if isinstance(obj, dict):
+        return {k: _fixed(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_fixed(v) for v in obj]
+    return obj
+
+
 def _write_json(path: Path, obj, indent: int | None = None) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     with open(tmp, "w") as f:
-        json.dump(obj, f, indent=indent)
+        json.dump(_fixed(obj), f, indent=indent)
         f.write("\n")
     tmp.replace(path)
 
