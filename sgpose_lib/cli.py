@@ -122,6 +122,20 @@ def cmd_ablations(args) -> None:
     print(json.dumps({k: (v["mean"] or {}).get("mean") for k, v in summary.items()}, indent=2))
 
 
+def cmd_convergence_train(args) -> None:
+    from .convergence import read_params, run_config
+    from .train import train
+    cfg = run_config(read_params(args.params), args.run, args.study_params)
+    result = train(cfg, args.out, resume=True, restart=True, progress=not args.quiet)
+    print(json.dumps({"out": str(args.out), **result}, default=float))
+
+
+def cmd_convergence_report(args) -> None:
+    from .convergence import build
+    summary = build(args.params, args.runs, args.out)
+    print(json.dumps({k: v["trend"] for k, v in summary["curves"].items()}, indent=2))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sgpose", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -195,6 +209,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only the torch.profiler top ops of an SG train step, added to the report")
     s.add_argument("--out", default="reports")
     s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("convergence", help="the convergence study (convergence/dvc.yaml)")
+    csub = s.add_subparsers(dest="convergence_command", required=True)
+    c = csub.add_parser("train", help="train one run of convergence/params.yaml (continues a run "
+                        "of the same config in --out, starts over where the config changed)")
+    c.add_argument("--params", default="convergence/params.yaml", help="the matrix and setting")
+    c.add_argument("--study-params", default="params.yaml", help="profiles and variants")
+    c.add_argument("--run", required=True, help="a key of `runs` in --params")
+    c.add_argument("--out", required=True, help="the run folder")
+    c.add_argument("--quiet", action="store_true")
+    c.set_defaults(func=cmd_convergence_train)
+    c = csub.add_parser("report", help="curves, SG − baseline at matched budgets, plateaus, verdict")
+    c.add_argument("--params", default="convergence/params.yaml")
+    c.add_argument("--runs", default="convergence/runs")
+    c.add_argument("--out", default="reports/convergence")
+    c.set_defaults(func=cmd_convergence_report)
 
     s = sub.add_parser("robustness", help="background-swap robustness (COCO track)")
     rsub = s.add_subparsers(dest="robustness_command", required=True)

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -91,36 +92,67 @@ def test_dvc_repro_smoke_end_to_end(repo):
     assert not {s for s in stale if s.startswith("train@") and s != "train@mpii_sg_r5_s0"}
 
 
-def test_interrupted_dvc_repro_reruns_no_finished_stage(repo):
+GATE = """import os, sys, time
+from pathlib import Path
+gate = os.environ.get("SGPOSE_TEST_GATE")
+if gate:  # announce that this stage has started, then hold it until the test opens the gate
+    Path(gate, "reached-" + sys.argv[1]).touch()
+    deadline = time.time() + 600
+    while not Path(gate, "open").exists() and time.time() < deadline:
+        time.sleep(0.05)
+"""
+
+
+def test_interrupted_dvc_repro_reruns_no_finished_stage(repo, tmp_path):
     """Ctrl-C (SIGINT to the process group) while `dvc repro` runs its later stages; the next
-    `dvc repro` finishes the pipeline and reruns none of the stages that had completed."""
+    `dvc repro` finishes the pipeline and reruns none of the stages that had completed.
+
+    No race: every evaluate stage first runs a gate script that, when SGPOSE_TEST_GATE is set,
+    marks that it was reached and waits; the test interrupts once the first evaluation is held
+    there (trainings before it have landed), so `dvc repro` cannot finish first."""
     import re
     import signal
     dst, env = repo
-    _sh(["dvc", "repro"], dst, env)  # whatever an earlier test left stale
+    (dst / "_gate.py").write_text(GATE)
+    dvc_yaml = (dst / "dvc.yaml").read_text()
+    evaluate_cmd = "cmd: sgpose evaluate --checkpoint"
+    assert evaluate_cmd in dvc_yaml
+    (dst / "dvc.yaml").write_text(dvc_yaml.replace(
+        evaluate_cmd, "cmd: python _gate.py ${key} && sgpose evaluate --checkpoint", 1))
+    _sh(["dvc", "repro"], dst, env)  # whatever an earlier test left stale (the gate stays open)
     params = (dst / "params.yaml").read_text()
     for name in ("mpii_baseline_s0", "coco_baseline_s0"):  # two trainings, then evaluations, report
         params = params.replace(f"{name}: {{track: {name[:4]}, variant: baseline, radius: 5, seed: 0}}",
                                 f"{name}: {{track: {name[:4]}, variant: baseline, radius: 5, seed: 7}}")
     (dst / "params.yaml").write_text(params)
-    proc = subprocess.Popen(["dvc", "repro"], cwd=dst, env={**env, "PYTHONUNBUFFERED": "1"},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    started = []
-    for line in proc.stdout:
-        started += re.findall(r"Running stage '([^']+)'", line)
-        if any(s.startswith("evaluate@") for s in started):  # at least one training has landed
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    log = tmp_path / "repro.log"   # a file, not a pipe: a full pipe would stall dvc
+    with open(log, "w") as out:
+        proc = subprocess.Popen(["dvc", "repro"], cwd=dst,
+                                env={**env, "PYTHONUNBUFFERED": "1", "SGPOSE_TEST_GATE": str(gate)},
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            while not list(gate.glob("reached-*")) and proc.poll() is None:
+                time.sleep(0.05)
+            assert list(gate.glob("reached-*")), "dvc repro ended before any evaluation started"
             os.killpg(proc.pid, signal.SIGINT)
-            break
-    proc.stdout.read()
-    assert proc.wait(timeout=300) != 0, "dvc repro finished before it could be interrupted"
-    completed = started[:-1]  # the last one started was interrupted
+            proc.wait(timeout=300)
+        finally:
+            (gate / "open").touch()
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    output = log.read_text()
+    assert proc.returncode != 0, output[-2000:]
+    started = re.findall(r"Running stage '([^']+)'", output)
+    assert started[-1].startswith("evaluate@"), started   # the one held at the gate
+    completed = started[:-1]
     assert any(s.startswith("train@") for s in completed), started
 
     rerun = _sh(["dvc", "repro"], dst, env)
     rerun_stages = re.findall(r"Running stage '([^']+)'", rerun)
     assert rerun_stages and not set(completed) & set(rerun_stages), (completed, rerun_stages)
-    assert "report" in rerun_stages
+    assert started[-1] in rerun_stages and "report" in rerun_stages
     status = _sh(["dvc", "status", "dvc.yaml"], dst, env)
     assert "up to date" in status, status
     for name in ("mpii_baseline_s0", "coco_baseline_s0"):
@@ -149,3 +181,36 @@ def test_ablation_pipeline_smoke(repo):
         assert name in table and summary[name]["mean"]["n"] == 1
         assert summary[name]["minus_paper"]["n"] == 1  # paired with mpii_sg_r5_s0 of the study
     assert "up to date" in _sh(["dvc", "status", "dvc.yaml"], dst, env)  # the study is untouched
+
+
+def test_convergence_pipeline_smoke(repo):
+    """`dvc repro convergence/dvc.yaml` at smoke size: two seeds per variant on the MPII-style
+    track, one on the COCO track, validated every epoch; the report has the matched-budget table,
+    the plateau decisions, the curves and a verdict; `dvc plots show` draws the per-epoch curves."""
+    dst, env = repo
+    (dst / "convergence" / "params.yaml").write_text(
+        "setting: smoke\n"
+        "settings:\n  smoke: {profile: smoke, epochs: {mpii: 3, coco: 2}, val_every: 1}\n"
+        "runs:\n"
+        "  mpii_baseline_s0: {track: mpii, variant: baseline, radius: 5, seed: 0}\n"
+        "  mpii_sg_r5_s0: {track: mpii, variant: sg, radius: 5, seed: 0}\n"
+        "  mpii_baseline_s1: {track: mpii, variant: baseline, radius: 5, seed: 1}\n"
+        "  mpii_sg_r5_s1: {track: mpii, variant: sg, radius: 5, seed: 1}\n"
+        "  coco_baseline_s0: {track: coco, variant: baseline, radius: 5, seed: 0}\n"
+        "  coco_sg_r5_s0: {track: coco, variant: sg, radius: 5, seed: 0}\n")
+    _sh(["dvc", "repro", "convergence/dvc.yaml"], dst, env)
+    cfg = json.loads((dst / "convergence" / "runs" / "mpii_sg_r5_s1" / "train" / "config.json").read_text())
+    assert cfg["train"]["epochs"] == 3 and cfg["train"]["lr_steps"] == [2, 3] and cfg["train"]["seed"] == 1
+    curve = (dst / "convergence" / "runs" / "mpii_sg_r5_s1" / "train" / "epochs.csv").read_text()
+    assert curve.splitlines()[0].startswith("epoch,") and len(curve.splitlines()) == 4
+    out = dst / "reports" / "convergence"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["setting"] == "smoke" and (out / "curves.png").is_file()
+    mpii = summary["curves"]["mpii/val_Mean"]
+    assert mpii["final"]["diff"]["n"] == 2 and mpii["epochs"] == 3
+    assert set(summary["curves"]) == {"mpii/val_Mean", "coco/val_mean_oks", "coco/val_body_AP"}
+    table = (out / "convergence.md").read_text()
+    assert "Stopped improving?" in table and "SG − baseline" in table
+    plots = _sh(["dvc", "plots", "show", "--json"], dst, env)
+    assert "epochs.csv" in plots
+    assert "up to date" in _sh(["dvc", "status", "convergence/dvc.yaml"], dst, env)

@@ -1,0 +1,204 @@
+"""Does the SG gain survive training? Baseline and SG-HRNet trained until they stop improving.
+
+`convergence/params.yaml` names a `setting` (cpu: the study's cpu-profile model on the embedded
+data; gpu: HRNet-W32 at the paper's input sizes) and the runs (track, variant, radius, seed). Each
+run trains for the setting's epochs of its track with the paper's schedule shape: lr x 0.1 at
+the same fractions of training as epochs 170 and 200 of 210 (`paper_milestones`), validated every
+`val_every` epochs. The report compares SG − baseline at matched budgets (epochs), each with its
+paired-seed CI and t-test, decides per run whether it reached a plateau (`curves.plateau`) and
+generates the verdict: does the gain grow, hold, shrink or vanish with training?
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Mapping
+
+import pandas as pd
+import yaml
+
+from .config import Config, ConfigError, load_config
+from .curves import (CURVE_METRICS, PLATEAU_TOL, CurveRun, curve_figure, curve_frame,
+                     curve_markdown, per_epoch, plateau, read_curve, validated)
+from .report import Estimate, fmt_estimate, fmt_p
+
+PAPER_EPOCHS, PAPER_MILESTONES = 210, (170, 200)
+BUDGETS = (5, 10, 15, 30, 45, 60, 90, 120)   # matched budgets (epochs) shown when validated
+CHANGE_TOL = 1.0                             # points: gain changes smaller than this "hold"
+
+
+def paper_milestones(epochs: int) -> tuple[int, ...]:
+    """Epochs (0-based starts) of the two lr drops at the paper's fractions 170/210 and 200/210."""
+    return tuple(int(round(epochs * m / PAPER_EPOCHS)) for m in PAPER_MILESTONES)
+
+
+def read_params(path: str | Path = "convergence/params.yaml") -> dict:
+    """convergence/params.yaml with its setting resolved: {'setting', 'spec', 'runs'}."""
+    path = Path(path)
+    try:
+        params = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    setting = params.get("setting")
+    settings = params.get("settings") or {}
+    if setting not in settings:
+        raise ConfigError(f"{path}: setting {setting!r} is not one of {sorted(settings)}")
+    return {"setting": setting, "spec": settings[setting], "runs": params.get("runs") or {}}
+
+
+def run_config(params: Mapping, run: str, study_params: str | Path = "params.yaml") -> Config:
+    """The Config of convergence run `run`: the setting's profile, the run's track/variant/
+    radius/seed, the setting's epochs for the track, the paper's schedule shape, val_every."""
+    if run not in params["runs"]:
+        raise ConfigError(f"run {run!r} is not one of {sorted(params['runs'])}")
+    spec, item = params["spec"], params["runs"][run]
+    cfg = load_config(spec["profile"], study_params, track=item["track"], variant=item["variant"],
+                      radius=item.get("radius", 5), seed=item.get("seed", 0))
+    epochs = int(spec["epochs"][cfg.data.track])
+    cfg.train.epochs = epochs
+    cfg.train.lr_steps = paper_milestones(epochs)
+    cfg.train.val_every = int(spec["val_every"])
+    return cfg.validate()
+
+
+def collect(params: Mapping, runs_dir: str | Path) -> list[CurveRun]:
+    return [CurveRun(name, item["track"], item["variant"], int(item.get("seed", 0)),
+                     read_curve(Path(runs_dir) / name / "train"))
+            for name, item in params["runs"].items()]
+
+
+def _epochs_of(params: Mapping, track: str) -> int:
+    return int(params["spec"]["epochs"][track])
+
+
+def _trend(early: Estimate | None, final: Estimate | None) -> str:
+    """grow / hold / shrink / vanish / undecided, from SG − baseline early and at the end."""
+    if early is None or final is None or not math.isfinite(final.mean):
+        return "undecided"
+    final_zero = final.has_ci and final.lo <= 0 <= final.hi
+    if final_zero or (not final.has_ci and abs(final.mean) < CHANGE_TOL):
+        return "vanish" if early.mean > 0 else "hold"
+    if final.mean > early.mean + CHANGE_TOL:
+        return "grow"
+    if final.mean < early.mean - CHANGE_TOL:
+        return "shrink"
+    return "hold"
+
+
+VERDICT_TEXT = {
+    "grow": "the gain grows with training",
+    "hold": "the gain holds with training",
+    "shrink": "the gain shrinks with training but stays above zero",
+    "vanish": "the gain vanishes once the models are trained (the final CI includes 0)",
+    "undecided": "undecided (runs missing)",
+}
+
+
+def build(params_path: str | Path = "convergence/params.yaml",
+          runs_dir: str | Path = "convergence/runs", out_dir: str | Path = "reports/convergence",
+          n_resamples: int = 10_000, seed: int = 0) -> dict:
+    """Write <out>/convergence.md/.csv, curves.png and summary.json; return the summary."""
+    params = read_params(params_path)
+    runs = collect(params, runs_dir)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    spec = params["spec"]
+    summary: dict = {"setting": params["setting"], "profile": spec["profile"], "curves": {},
+                     "runs": {}}
+    parts = [f"# Convergence: does the SG gain survive training? (setting `{params['setting']}`, "
+             f"profile `{spec['profile']}`)\n\n"
+             "Each run trains until the setting's epochs with the paper's schedule shape (lr × 0.1 at "
+             "170/210 and 200/210 of training) and is validated every "
+             f"{spec['val_every']} epochs. SG − baseline is paired by seed: mean [95 % bootstrap CI] "
+             "and the paired t-test p (2 seeds give an indicative CI only). Values at a budget below "
+             "the final epoch come from the same long runs, i.e. before their lr drops.\n\n"
+             f"Plateau: a run has stopped improving when its best value in the last fifth of its "
+             f"epochs exceeds the last value before that fifth by less than {PLATEAU_TOL:g} point.\n"]
+    tables, labels, frames = {}, {}, []
+    for track, metrics in CURVE_METRICS.items():
+        epochs = _epochs_of(params, track) if track in spec["epochs"] else None
+        if epochs is None:
+            continue
+        parts.append(f"\n## {track} track: {epochs} epochs, lr drops at "
+                     f"{', '.join(map(str, paper_milestones(epochs)))}\n")
+        for column, label, factor in metrics:
+            table = per_epoch(runs, track, "baseline", "sg", column, factor, n_resamples, seed)
+            if table.empty:
+                parts.append(f"\n{label}: no run on disk yet.\n")
+                continue
+            name = f"{track} track: {label}"
+            tables[name], labels[name] = table, label
+            frames.append(curve_frame(table, track, column))
+            shown = [b for b in BUDGETS if b < epochs] + [epochs]
+            parts.append(f"\n### {label} at matched budgets\n\n"
+                         + curve_markdown(table, label, shown))
+            by_epoch = {int(r["epoch"]): r for _, r in table.iterrows()}
+            early_epoch = min((e for e in by_epoch if by_epoch[e]["diff"] is not None and e >= 15),
+                              default=None)
+            final = by_epoch.get(epochs)
+            trend = _trend(by_epoch[early_epoch]["diff"] if early_epoch else None,
+                           final["diff"] if final is not None else None)
+            level = {k: (final[k].to_dict() if final is not None and final[k] is not None else None)
+                     for k in ("baseline", "sg", "diff")}
+            summary["curves"][f"{track}/{column}"] = {
+                "label": label, "epochs": epochs, "early_epoch": early_epoch, "trend": trend,
+                "final": level, "early_diff": (by_epoch[early_epoch]["diff"].to_dict()
+                                               if early_epoch else None)}
+            plateaus = []
+            for r in runs:
+                if r.track != track or r.table is None:
+                    continue
+                p = plateau(validated(r.table, column, factor), epochs)
+                wall = float(r.table["seconds"].sum()) if "seconds" in r.table else None
+                done = int(r.table["epoch"].max())
+                summary["runs"].setdefault(r.name, {"epochs_done": done, "wall_s": wall})
+                summary["runs"][r.name][column] = p
+                plateaus.append(_plateau_text(r.name, p, done, epochs))
+            parts.append(f"\nStopped improving? {'; '.join(plateaus)}.\n\n"
+                         f"Trend of SG − baseline from epoch {early_epoch} to {epochs}: "
+                         f"**{VERDICT_TEXT[trend]}**.\n")
+    walls = [f"{n} {v['wall_s'] / 60:.1f} min ({v['epochs_done']} epochs)"
+             for n, v in summary["runs"].items() if v.get("wall_s")]
+    if walls:
+        parts.append("\nTraining wall time per run (epoch time summed, validation excluded): "
+                     + "; ".join(walls) + ".\n")
+    if tables:
+        curve_figure(tables, labels, f"Convergence (setting {params['setting']}, profile "
+                     f"{spec['profile']}, embedded data): metric per epoch and SG − baseline",
+                     out / "curves.png")
+    (out / "convergence.md").write_text("".join(parts))
+    (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()).to_csv(
+        out / "convergence.csv", index=False, float_format="%.6g")
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=_none) + "\n")
+    return summary
+
+
+def _plateau_text(name: str, p: Mapping, done: int, epochs: int) -> str:
+    state = {True: "plateau", False: "still improving", None: "undefined"}[p["plateau"]]
+    gain = f" (+{p['gain']:.1f} in the last fifth)" if p["gain"] is not None else ""
+    partial = f", {done}/{epochs} epochs" if done < epochs else ""
+    return f"{name}: {state}{gain}{partial}"
+
+
+def _none(v):
+    return None
+
+
+def verdict_markdown(summary: Mapping) -> str:
+    """The generated verdict paragraph for reports/README.md."""
+    lines = []
+    for key, c in summary.get("curves", {}).items():
+        f = c["final"]
+        lines.append(f"- {key.split('/')[0]} track, {c['label']}: after {c['epochs']} epochs "
+                     f"baseline {fmt_estimate(Estimate.from_dict(f['baseline'])) if f['baseline'] else '—'}, "
+                     f"SG {fmt_estimate(Estimate.from_dict(f['sg'])) if f['sg'] else '—'}; "
+                     f"SG − baseline {fmt_estimate(Estimate.from_dict(f['diff']), signed=True) if f['diff'] else '—'}"
+                     f" (p {fmt_p(Estimate.from_dict(f['diff'])) if f['diff'] else '—'}), against "
+                     f"{fmt_estimate(Estimate.from_dict(c['early_diff']), signed=True) if c['early_diff'] else '—'}"
+                     f" at epoch {c['early_epoch']}: {VERDICT_TEXT[c['trend']]}.")
+    return "\n".join(lines) + "\n" if lines else "No convergence run on disk yet.\n"

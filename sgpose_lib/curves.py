@@ -1,0 +1,214 @@
+"""Learning curves: the validation metric per epoch of baseline and SG runs, SG − baseline per
+epoch with its CI, and whether a run has stopped improving.
+
+Input: each run's `train/epochs.csv` (written by the training loop; `epoch` is 1-based, the
+validation columns are `val_<metric>` and empty where the epoch was not validated). Metrics are
+shown in percent: PCKh (already percent) and COCO OKS / AP (fractions, x 100).
+
+Plateau rule (`plateau`): a run has stopped improving when its best validation value in the last
+fifth of its epochs exceeds the last value before that fifth by less than `tol` (1 point). With
+the paper's schedule shape the last fifth holds the second learning-rate drop, so a run that still
+gains from a drop is, rightly, not called converged.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .report import Estimate, fmt_estimate, fmt_p, paired_difference, summarize
+
+# per track: (column of epochs.csv, label, factor to percent)
+CURVE_METRICS: dict[str, tuple[tuple[str, str, float], ...]] = {
+    "mpii": (("val_Mean", "PCKh@0.5 Mean (%)", 1.0),),
+    "coco": (("val_mean_oks", "mean per-person OKS (× 100)", 100.0),
+             ("val_body_AP", "body-only AP (× 100)", 100.0)),
+}
+PLATEAU_TAIL = 0.2   # the last fifth of training
+PLATEAU_TOL = 1.0    # points
+
+
+@dataclass(frozen=True)
+class CurveRun:
+    """One run's curve: seed and the epochs.csv table (None when the run is not on disk)."""
+    name: str
+    track: str
+    variant: str
+    seed: int
+    table: pd.DataFrame | None
+
+
+def read_curve(train_dir: str | Path) -> pd.DataFrame | None:
+    """A run's epochs.csv (one row per completed epoch), or None when absent or empty."""
+    path = Path(train_dir) / "epochs.csv"
+    if not path.is_file():
+        return None
+    frame = pd.read_csv(path)
+    return frame if len(frame) else None
+
+
+def validated(table: pd.DataFrame, column: str, factor: float = 1.0) -> pd.Series:
+    """epoch -> value (x factor) of the epochs where `column` was validated."""
+    if table is None or column not in table:
+        return pd.Series(dtype=float)
+    rows = table.dropna(subset=[column])
+    return pd.Series(rows[column].to_numpy(float) * factor, index=rows["epoch"].astype(int))
+
+
+def plateau(curve: pd.Series, epochs: int, tail: float = PLATEAU_TAIL,
+            tol: float = PLATEAU_TOL) -> dict:
+    """Has a curve (epoch -> value) of a run of `epochs` epochs stopped improving?
+
+    The last fifth starts after epoch e0 = epochs − ceil(tail x epochs); gain = best value in
+    (e0, epochs] − the last value at or before e0. plateau = gain < tol. Undefined (None) when no
+    value lies on either side."""
+    e0 = epochs - math.ceil(tail * epochs)
+    before, after = curve[curve.index <= e0], curve[curve.index > e0]
+    if before.empty or after.empty:
+        return {"from_epoch": e0, "gain": None, "plateau": None}
+    gain = float(after.max() - before.iloc[-1])
+    return {"from_epoch": int(e0), "gain": gain, "plateau": bool(gain < tol)}
+
+
+def per_epoch(runs: Sequence[CurveRun], track: str, baseline: str, sg: str, column: str,
+              factor: float, n_resamples: int = 10_000, seed: int = 0) -> pd.DataFrame:
+    """One row per validated epoch: baseline and SG means over seeds with their CIs and
+    SG − baseline paired by seed (CI, paired t-test p), plus n of each."""
+    series = {(r.variant, r.seed): validated(r.table, column, factor)
+              for r in runs if r.track == track and r.table is not None}
+    epochs = sorted({int(e) for s in series.values() for e in s.index})
+    rows = []
+    for e in epochs:
+        vals = {v: {sd: float(s[e]) for (var, sd), s in series.items() if var == v and e in s.index}
+                for v in (baseline, sg)}
+        b = summarize(list(vals[baseline].values()), list(vals[baseline]),
+                      n_resamples=n_resamples, seed=seed) if vals[baseline] else None
+        s = summarize(list(vals[sg].values()), list(vals[sg]),
+                      n_resamples=n_resamples, seed=seed) if vals[sg] else None
+        d = paired_difference(vals[sg], vals[baseline], n_resamples=n_resamples, seed=seed) \
+            if set(vals[sg]) & set(vals[baseline]) else None
+        rows.append({"epoch": e, "baseline": b, "sg": s, "diff": d})
+    return pd.DataFrame(rows)
+
+
+def _flat(row: Mapping, key: str) -> dict:
+    e: Estimate | None = row[key]
+    if e is None:
+        return {f"{key}_mean": np.nan, f"{key}_lo": np.nan, f"{key}_hi": np.nan, f"{key}_n": 0}
+    out = {f"{key}_mean": e.mean, f"{key}_lo": e.lo, f"{key}_hi": e.hi, f"{key}_n": e.n}
+    if key == "diff":
+        out["diff_p"] = e.p
+    return out
+
+
+def curve_frame(table: pd.DataFrame, track: str, metric: str) -> pd.DataFrame:
+    """`per_epoch`'s rows flattened to numbers, for CSV."""
+    rows = [{"track": track, "metric": metric, "epoch": int(r["epoch"]),
+             **_flat(r, "baseline"), **_flat(r, "sg"), **_flat(r, "diff")}
+            for _, r in table.iterrows()]
+    return pd.DataFrame(rows)
+
+
+def curve_markdown(table: pd.DataFrame, label: str, epochs: Sequence[int] | None = None) -> str:
+    """Markdown rows (epoch | baseline | SG | SG − baseline [CI] | p) at `epochs` (default all)."""
+    lines = [f"| epoch | HRNet baseline: {label} | SG-HRNet: {label} | SG − baseline | p |",
+             "|---:|---|---|---|---|"]
+    for _, r in table.iterrows():
+        if epochs is not None and int(r["epoch"]) not in epochs:
+            continue
+        lines.append(f"| {int(r['epoch'])} | {fmt_estimate(r['baseline'])} | "
+                     f"{fmt_estimate(r['sg'])} | {fmt_estimate(r['diff'], signed=True)} | "
+                     f"{fmt_p(r['diff'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(ax_metric, ax_diff, table: pd.DataFrame, label: str,
+                colors: tuple[str, str] = ("#4c72b0", "#dd8452")) -> None:
+    """Mean over seeds with the CI band per variant (left), SG − baseline with its CI (right)."""
+    for key, name, color in (("baseline", "HRNet baseline", colors[0]),
+                             ("sg", "SG-HRNet", colors[1])):
+        rows = [(r["epoch"], r[key]) for _, r in table.iterrows() if r[key] is not None]
+        if not rows:
+            continue
+        x = np.array([e for e, _ in rows])
+        m = np.array([est.mean for _, est in rows])
+        lo = np.array([est.lo if est.has_ci else est.mean for _, est in rows])
+        hi = np.array([est.hi if est.has_ci else est.mean for _, est in rows])
+        n = max(est.n for _, est in rows)
+        ax_metric.plot(x, m, marker="o", ms=3, color=color, label=f"{name} (n={n} seeds)")
+        ax_metric.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
+    ax_metric.set_xlabel("epoch")
+    ax_metric.set_ylabel(label)
+    ax_metric.legend(fontsize=7, loc="lower right")
+    rows = [(r["epoch"], r["diff"]) for _, r in table.iterrows() if r["diff"] is not None]
+    if rows:
+        x = np.array([e for e, _ in rows])
+        m = np.array([d.mean for _, d in rows])
+        lo = np.array([d.lo if d.has_ci else d.mean for _, d in rows])
+        hi = np.array([d.hi if d.has_ci else d.mean for _, d in rows])
+        ax_diff.plot(x, m, marker="o", ms=3, color="#55a868")
+        ax_diff.fill_between(x, lo, hi, color="#55a868", alpha=0.2, lw=0,
+                             label="95 % bootstrap CI over paired seeds")
+        ax_diff.legend(fontsize=7, loc="best")
+    ax_diff.axhline(0, color="k", lw=0.8)
+    ax_diff.set_xlabel("epoch")
+    ax_diff.set_ylabel(f"SG − baseline, {label}")
+
+
+def curve_figure(tables: Mapping[str, pd.DataFrame], labels: Mapping[str, str], title: str,
+                 out_png: str | Path) -> Path:
+    """One row per curve (`tables`: name -> per_epoch table): metric per epoch, SG − baseline."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(tables), 2, figsize=(10, 3.2 * len(tables)), squeeze=False,
+                             layout="constrained")
+    for (name, table), row in zip(tables.items(), axes):
+        plot_curves(row[0], row[1], table, labels[name])
+        row[0].set_title(name, fontsize=9)
+    fig.suptitle(title, fontsize=9)
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, dpi=120)
+    plt.close(fig)
+    return out_png
+
+
+def study_curves(study, out_dir: str | Path, figures: bool = True) -> tuple[str, pd.DataFrame, dict]:
+    """The default study's learning curves (baseline vs SG r = study.sg_radius, per track):
+    (markdown, CSV frame, summary); the figure goes to <out>/figures/study/learning_curves.png."""
+    runs = [CurveRun(r.name, r.track, r.variant, r.seed, read_curve(r.folder / "train"))
+            for r in study.runs
+            if r.variant == study.baseline or (r.variant == study.sg and r.radius == study.sg_radius)]
+    tables, labels, frames, summary = {}, {}, [], {}
+    parts = ["# Learning curves of the default study\n\n"
+             "The validation metric every few epochs of each run (train.val_every of the profile), "
+             "mean over seeds [95 % bootstrap CI], and SG − baseline paired by seed with the paired "
+             "t-test p. These runs stop after a short budget, far from a plateau; "
+             "reports/convergence/ holds runs trained until they stop improving.\n"]
+    for track, metrics in CURVE_METRICS.items():
+        for column, label, factor in metrics:
+            table = per_epoch(runs, track, study.baseline, study.sg, column, factor,
+                              study.n_resamples, study.seed)
+            if table.empty:
+                continue
+            name = f"{track} track: {label}"
+            tables[name], labels[name] = table, label
+            frames.append(curve_frame(table, track, column))
+            parts.append(f"\n## {name}\n\n{study.profile_text(track)}.\n\n"
+                         + curve_markdown(table, label))
+            last = table.iloc[-1]
+            summary[f"{track}/{column}"] = {
+                "label": label, "epochs": [int(e) for e in table["epoch"]],
+                "final_epoch": int(last["epoch"]),
+                **{f"final_{k}": (last[k].to_dict() if last[k] is not None else None)
+                   for k in ("baseline", "sg", "diff")}}
+    if figures and tables:
+        from .report import figure_title
+        curve_figure(tables, labels, figure_title(study, "Learning curves, baseline vs SG"),
+                     Path(out_dir) / "figures" / "study" / "learning_curves.png")
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return "".join(parts), frame, summary

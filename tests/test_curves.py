@@ -1,0 +1,73 @@
+"""Learning curves and the convergence study: hand-computed cases of the schedule, the plateau
+rule, the per-epoch paired comparison and the trend verdict."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from sgpose_lib.convergence import _trend, paper_milestones, read_params, run_config
+from sgpose_lib.curves import CurveRun, per_epoch, plateau, validated
+from sgpose_lib.errors import ConfigError
+from sgpose_lib.report import Estimate
+
+
+def test_paper_milestones_keep_the_fractions_170_200_of_210():
+    assert paper_milestones(210) == (170, 200)
+    assert paper_milestones(45) == (36, 43)     # 45 x 170/210 = 36.4, 45 x 200/210 = 42.9
+    assert paper_milestones(30) == (24, 29)
+
+
+def test_plateau_compares_the_last_fifth_with_the_value_before_it():
+    curve = pd.Series([10.0, 20.0, 25.0, 27.0, 27.5, 27.6, 28.0, 28.2, 28.4],
+                      index=[5, 10, 15, 20, 25, 30, 35, 40, 45])
+    # 45 epochs: last fifth = epochs 37..45; before it: epoch 35 (28.0); best after: 28.4
+    p = plateau(curve, 45)
+    assert p["from_epoch"] == 36 and p["gain"] == pytest.approx(0.4) and p["plateau"] is True
+    rising = curve.copy()
+    rising[45] = 30.0
+    assert plateau(rising, 45) == {"from_epoch": 36, "gain": pytest.approx(2.0), "plateau": False}
+    assert plateau(curve[curve.index <= 35], 45)["plateau"] is None   # nothing after e0
+
+
+def _run(variant: str, seed: int, values: dict[int, float]) -> CurveRun:
+    table = pd.DataFrame({"epoch": [1, 2, 3], "val_Mean": [values.get(e, math.nan) for e in (1, 2, 3)]})
+    return CurveRun(f"{variant}_{seed}", "mpii", variant, seed, table)
+
+
+def test_per_epoch_pairs_by_seed_and_skips_unvalidated_epochs():
+    runs = [_run("baseline", 0, {1: 10.0, 3: 20.0}), _run("baseline", 1, {1: 12.0, 3: 22.0}),
+            _run("sg", 0, {1: 13.0, 3: 21.0}), _run("sg", 1, {1: 14.0, 3: 25.0})]
+    assert list(validated(runs[0].table, "val_Mean").index) == [1, 3]
+    table = per_epoch(runs, "mpii", "baseline", "sg", "val_Mean", 1.0, n_resamples=200)
+    assert list(table["epoch"]) == [1, 3]
+    first, last = table.iloc[0], table.iloc[1]
+    assert first["baseline"].mean == 11.0 and first["sg"].mean == 13.5
+    assert first["diff"].mean == pytest.approx(2.5) and first["diff"].n == 2   # (3 + 2) / 2
+    assert last["diff"].mean == pytest.approx(2.0)                             # (1 + 3) / 2
+    # paired t-test of differences (3, 2): t = 2.5 / (0.7071 / sqrt 2) = 5.0, 1 dof -> p = 0.1257
+    assert first["diff"].p == pytest.approx(0.1257, abs=1e-3)
+
+
+@pytest.mark.parametrize("early, final, trend", [
+    (Estimate(3.0, 2.0, 4.0, 2), Estimate(5.0, 4.0, 6.0, 2), "grow"),
+    (Estimate(3.0, 2.0, 4.0, 2), Estimate(3.5, 2.5, 4.5, 2), "hold"),
+    (Estimate(3.0, 2.0, 4.0, 2), Estimate(1.5, 0.5, 2.5, 2), "shrink"),
+    (Estimate(3.0, 2.0, 4.0, 2), Estimate(0.5, -0.5, 1.5, 2), "vanish"),
+    (None, Estimate(0.5, -0.5, 1.5, 2), "undecided"),
+])
+def test_trend_of_the_gain(early, final, trend):
+    assert _trend(early, final) == trend
+
+
+def test_run_config_uses_the_setting_and_the_paper_schedule(tmp_path):
+    params = read_params("convergence/params.yaml")
+    cfg = run_config(params, "mpii_sg_r5_s1")
+    epochs = params["spec"]["epochs"]["mpii"]
+    assert cfg.train.epochs == epochs and cfg.train.lr_steps == paper_milestones(epochs)
+    assert cfg.train.seed == 1 and cfg.model.sgm_sites and cfg.data.track == "mpii"
+    bad = tmp_path / "p.yaml"
+    bad.write_text("setting: cpu\nsettings: {cpu: [\n")
+    with pytest.raises(ConfigError, match=r"p.yaml: not valid YAML at line 3, column 1"):
+        read_params(bad)
