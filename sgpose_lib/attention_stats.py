@@ -28,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .checkpoint_io import atomic_write_text, json_safe
 from .config import SGM_SITES
 from .errors import CheckpointError, DataError
 from .geometry import affine_points, get_affine_transform
@@ -204,5 +205,5 @@ def attention_statistics(checkpoint: Path, out_json: Path | None = None,
     if out_json is not None:
         out_json = Path(out_json)
         out_json.parent.mkdir(parents=True, exist_ok=True)
-        out_json.write_text(json.dumps(result, indent=2) + "\n")
+        atomic_write_text(out_json, json.dumps(json_safe(result), indent=2) + "\n")
     return result

@@ -3,6 +3,7 @@ sees half a file) and a folder lock (one writer per run or output folder)."""
 from __future__ import annotations
 
 import fcntl
+import math
 import os
 import tempfile
 from contextlib import contextmanager
@@ -68,9 +69,30 @@ def load_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
+def json_safe(value):
+    """`value` with every non-finite float (NaN, +-inf) replaced by None, recursively through
+    dicts, lists and tuples: JSON has no NaN, and `json.dumps` would write the invalid token."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def require_folder_path(folder: str | Path) -> Path:
+    """`folder` as a Path; SgposeError if it names an existing file (an output is a folder)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise SgposeError(f"{folder}: is a file; the output must be a folder (it would hold the "
+                          "command's files)")
+    return folder
+
+
 def check_writable(folder: str | Path) -> Path:
     """Create `folder` and prove it is writable, so a run fails before training, not after."""
-    folder = Path(folder)
+    folder = require_folder_path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".write_probe"

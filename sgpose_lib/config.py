@@ -14,6 +14,9 @@ body-relative region in every profile. The official HRNet does the same for sigm
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,15 +103,15 @@ class LossConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 210
-    batch_size: int = 32
-    lr: float = 1e-3
+    epochs: int = 210              # training epochs
+    batch_size: int = 32           # images per optimizer step (all processes together)
+    lr: float = 1e-3               # Adam learning rate
     lr_steps: tuple[int, ...] = (170, 200)  # lr x lr_factor from these epochs on (0-based)
-    lr_factor: float = 0.1
-    seed: int = 0
+    lr_factor: float = 0.1         # learning-rate multiplier at each of lr_steps
+    seed: int = 0                  # seeds the initialisation, augmentation and sample order
     device: str = "auto"           # "auto", "cpu", "cuda"
     bf16: bool = False             # autocast to bfloat16 on CUDA
-    channels_last: bool = False
+    channels_last: bool = False    # channels-last memory format for the model and its inputs
     sync_bn: bool = False          # SyncBatchNorm under torchrun
     threads: int = 0               # torch.set_num_threads; 0 = leave torch's default
     val_every: int = 1             # validate every N epochs and after the last; 0 = never
@@ -117,9 +120,9 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    flip_test: bool = True
+    flip_test: bool = True         # average with the mirrored image's heatmaps (official)
     shift_heatmap: bool = True     # official SHIFT_HEATMAP: flipped heatmap moved by one pixel
-    batch_size: int = 64
+    batch_size: int = 64           # images per inference batch
     boxes: str = "gt"              # "gt" or a path to a COCO detector-results JSON
     in_vis_thre: float = 0.2       # official rescoring threshold
     oks_thre: float = 0.9          # official OKS-NMS threshold
@@ -173,7 +176,21 @@ class Config:
             raise ConfigError("train.epochs, train.batch_size and train.lr must be > 0")
         if t.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"train.device: {t.device!r} is not 'auto', 'cpu' or 'cuda'")
+        self._validate_counts()
         return self
+
+    def _validate_counts(self) -> None:
+        """Counts that must not be negative (a DataLoader or numpy would fail with a traceback
+        much later) and batch sizes that must be positive."""
+        for name, value in (("data.workers", self.data.workers),
+                            ("data.limit_train", self.data.limit_train),
+                            ("data.limit_val", self.data.limit_val),
+                            ("train.seed", self.train.seed), ("train.threads", self.train.threads),
+                            ("train.val_every", self.train.val_every)):
+            if value < 0:
+                raise ConfigError(f"{name}: {value} must be >= 0")
+        if self.eval.batch_size <= 0:
+            raise ConfigError(f"eval.batch_size: {self.eval.batch_size} must be > 0")
 
     def with_run(self, track: str | None = None, variant: str | None = None,
                  radius: float | None = None, seed: int | None = None,
@@ -269,10 +286,23 @@ def read_params(path: str | Path = "params.yaml") -> dict:
     try:
         params = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e.__class__.__name__})") from None
+        raise ConfigError(f"{path}{_yaml_position(e)}: not valid YAML "
+                          f"({_yaml_problem(e)})") from None
     if not isinstance(params, dict) or "profiles" not in params:
         raise ConfigError(f"{path}: expected a mapping with a 'profiles' section")
     return params
+
+
+def _yaml_position(error: yaml.YAMLError) -> str:
+    """', line L, column C' (1-based) of a YAML error's problem mark, or '' without one."""
+    mark = getattr(error, "problem_mark", None)
+    return f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """The YAML error's one-line problem (e.g. 'expected ',' or ']', but got ...')."""
+    problem = getattr(error, "problem", None) or error.__class__.__name__
+    return " ".join(str(problem).split())
 
 
 def load_config(profile: str | None = None, path: str | Path = "params.yaml", *,
@@ -321,6 +351,43 @@ def project_root(start: str | Path | None = None) -> Path:
     raise ConfigError(f"no params.yaml in {here} or any folder above it")
 
 
+SECTIONS = ("model", "data", "loss", "train", "eval")  # the settable sections of a Config
+
+
+def settable_keys(cfg: Config) -> list[tuple[str, Any, str]]:
+    """(dotted key, current value, description) of every key that params.yaml (under
+    `profiles.<profile>.<section>`) and `--set KEY=VALUE` can set, in declaration order, e.g.
+    ('data.train_ann', '', '"" = <root>/<track>_train.json'). Tuples are given as lists; the
+    description is the field's comment in this module ('' where it has none)."""
+    rows: list[tuple[str, Any, str]] = []
+    for section in SECTIONS:
+        _collect_keys(getattr(cfg, section), section, rows)
+    return rows
+
+
+def _collect_keys(obj, prefix: str, rows: list) -> None:
+    comments = _field_comments(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            _collect_keys(value, f"{prefix}.{f.name}", rows)
+        else:
+            rows.append((f"{prefix}.{f.name}", list(value) if isinstance(value, tuple) else value,
+                         comments.get(f.name, "")))
+
+
+@functools.lru_cache(maxsize=None)
+def _field_comments(cls) -> dict[str, str]:
+    """field name -> the comment on its line in the dataclass source (the fields' documentation)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    comments = {}
+    for line in inspect.getsource(cls).splitlines():
+        match = re.match(r"\s+(\w+): [^#]*#\s*(.*)$", line)
+        if match and match.group(1) in names:
+            comments.setdefault(match.group(1), match.group(2).strip())
+    return comments
+
+
 def apply_overrides(cfg: Config, assignments: list[str]) -> Config:
     """Apply `section.key=value` strings (values parsed as YAML), with the same checks as
     params.yaml: an unknown key or a bad value is a ConfigError naming it."""
@@ -333,6 +400,10 @@ def apply_overrides(cfg: Config, assignments: list[str]) -> Config:
         *parents, leaf = key.strip().split(".")
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(text)
+        try:
+            node[leaf] = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML "
+                              f"({_yaml_problem(e)})") from None
         _apply_fields(cfg, nested, "--set")
     return cfg.validate()

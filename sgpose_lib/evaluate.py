@@ -3,6 +3,12 @@
 MPII-format data: PCKh@0.5 per joint group. COCO data: the standard keypoint results JSON (official
 rescoring and OKS-NMS per image) scored by pycocotools; for the embedded COCO track also the
 body-only AP (face keypoints removed from the ground truth), labelled as such.
+
+Files (written atomically, under the output folder's lock): `metrics.json` holds the metrics at
+the top level (NaN written as null, e.g. the PCKh of a joint with no labelled instance), their
+`units` (METRIC_UNITS: PCKh in percent, COCO AP/AR/OKS as fractions in [0, 1]) and the `settings`
+they were made with (checkpoint, flip test, boxes, annotation file, samples scored);
+`keypoints_results.json` (COCO track) the standard results list.
 """
 from __future__ import annotations
 
@@ -14,12 +20,25 @@ import numpy as np
 import torch
 from pycocotools.coco import COCO
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
+from .checkpoint_io import atomic_write_text, folder_lock, json_safe, require_folder_path
 from .config import Config
 from .decode import average_flip, decode_heatmaps
+from .errors import ConfigError
 from .geometry import PIXEL_STD
 from .layouts import Layout
 from .metrics import coco_keypoint_metrics, oks_nms, person_oks, pckh, rescore
+
+# unit of each key family of a track's metrics: MPII track, every key (joint groups, Mean,
+# Mean@0.1) is a PCKh in percent (0-100); COCO track, AP* and body_AP* (AP family), AR* and
+# body_AR* (AR family) are pycocotools fractions in [0, 1] (-1 where undefined), mean_oks (OKS
+# family) a fraction in [0, 1]
+METRIC_UNITS: dict[str, dict[str, str]] = {
+    "mpii": {"PCKh": "percent"},
+    "coco": {"AP": "fraction", "AR": "fraction", "OKS": "fraction"},
+}
+EVAL_FILES = ("metrics.json", "keypoints_results.json")  # what `evaluate_checkpoint` writes
 
 
 def primary_metric(metrics: dict, track: str) -> float:
@@ -29,10 +48,11 @@ def primary_metric(metrics: dict, track: str) -> float:
 
 @torch.inference_mode()
 def predict(model, dataset, cfg: Config, device: torch.device, flip: bool | None = None,
-            keep_seg: bool = False) -> dict[str, np.ndarray]:
+            keep_seg: bool = False, progress: bool = False) -> dict[str, np.ndarray]:
     """Keypoints of every sample in image pixels: preds (N, K, 2), maxvals (N, K), plus the
     sample metadata (center, scale, image_id, score, joints, headsize) and, with `keep_seg`,
-    the sigmoid of each SGM map (N, S, h, w)."""
+    the sigmoid of each SGM map (N, S, h, w). `progress`: a tqdm bar over the batches on
+    stderr (off by default, so that notebooks and tests stay quiet)."""
     flip = cfg.eval.flip_test if flip is None else flip
     was_training = model.training
     model.eval()
@@ -40,7 +60,9 @@ def predict(model, dataset, cfg: Config, device: torch.device, flip: bool | None
                         num_workers=cfg.data.workers)
     flip_index = dataset.layout.flip_index()
     out: dict[str, list] = defaultdict(list)
-    for batch in loader:
+    batches = tqdm(loader, desc="evaluate", unit="batch", leave=False, disable=not progress,
+                   dynamic_ncols=True)
+    for batch in batches:
         images = batch["image"].to(device)
         if cfg.train.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
@@ -90,8 +112,11 @@ def evaluate_dataset(model, dataset, cfg: Config, device: torch.device,
     return score_predictions(predict(model, dataset, cfg, device, flip), dataset, cfg, out_dir)
 
 
-def score_predictions(pred: dict, dataset, cfg: Config, out_dir: str | Path | None = None) -> dict:
-    """PCKh (MPII track) or COCO AP of predictions laid out as `predict` returns them."""
+def score_predictions(pred: dict, dataset, cfg: Config, out_dir: str | Path | None = None,
+                      settings: dict | None = None) -> dict:
+    """PCKh (MPII track, percent) or COCO AP (fraction) of predictions laid out as `predict`
+    returns them. With `out_dir`, also writes metrics.json (with `settings` added to those
+    `scoring_settings` finds) and, COCO track, keypoints_results.json, atomically."""
     if cfg.data.track == "mpii":
         joints = pred["joints"]
         metrics = pckh(pred["preds"], joints[..., :2], joints[..., 2] > 0, pred["headsize"],
@@ -108,11 +133,32 @@ def score_predictions(pred: dict, dataset, cfg: Config, out_dir: str | Path | No
         if cfg.eval.boxes == "gt" and "joints" in pred:  # one prediction per annotated person
             metrics["mean_oks"] = float(np.nanmean(dataset_person_oks(pred, dataset)))
         if out_dir is not None:
-            Path(out_dir, "keypoints_results.json").write_text(json.dumps(results))
+            atomic_write_text(Path(out_dir, "keypoints_results.json"), json.dumps(results))
     metrics = {k: float(v) for k, v in metrics.items()}
     if out_dir is not None:
-        Path(out_dir, "metrics.json").write_text(json.dumps(metrics, indent=2))
+        write_metrics(Path(out_dir, "metrics.json"), metrics, cfg.data.track,
+                      {**scoring_settings(pred, dataset, cfg), **(settings or {})})
     return metrics
+
+
+def scoring_settings(pred: dict, dataset, cfg: Config) -> dict:
+    """What a set of metrics was scored on: track, annotation file, image folder, boxes ('gt' or
+    the detector-results file), data.limit_val (0 = the whole file), samples (persons or
+    detector boxes scored) and images."""
+    ann_file = getattr(dataset, "ann_file", None)
+    image_root = getattr(dataset, "image_root", None)
+    return {"track": cfg.data.track, "val_ann": str(ann_file) if ann_file else None,
+            "image_root": str(image_root) if image_root else None,
+            "boxes": cfg.eval.boxes if cfg.data.track == "coco" else "annotated centre and scale",
+            "limit_val": int(cfg.data.limit_val), "samples": int(len(pred["preds"])),
+            "images": int(len(np.unique(pred["image_id"])))}
+
+
+def write_metrics(path: str | Path, metrics: dict, track: str, settings: dict) -> None:
+    """metrics.json: the metrics at the top level (non-finite values as null), their `units`
+    (METRIC_UNITS of `track`) and the `settings` they were made with; written atomically."""
+    document = {**metrics, "units": METRIC_UNITS[track], "settings": settings}
+    atomic_write_text(path, json.dumps(json_safe(document), indent=2) + "\n")
 
 
 def dataset_person_oks(pred: dict, dataset) -> np.ndarray:
@@ -159,23 +205,47 @@ def load_checkpoint_model(checkpoint: str | Path):
 
 def evaluate_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = None,
                         boxes: str = "gt", flip: bool = True, val_ann: str | None = None,
-                        image_root: str | None = None, workers: int | None = None) -> dict:
-    """Evaluate a training checkpoint on its run's validation data (or on `val_ann`), with ground
-    truth boxes or a detector-results JSON; writes metrics.json (and the COCO results) to out_dir."""
+                        image_root: str | None = None, workers: int | None = None,
+                        progress: bool = False) -> dict:
+    """Evaluate a training checkpoint on its run's validation data, with ground truth boxes or a
+    detector-results JSON (COCO track only); returns the metrics (PCKh in percent, COCO AP as a
+    fraction). `val_ann`: evaluate this annotation file instead, whole (the run's
+    data.limit_val applies to its own validation split only). With `out_dir` (a folder, locked
+    while in use) writes metrics.json and the COCO results there; the files of an earlier
+    evaluation are removed first, so an interrupted evaluation leaves none. `progress`: a tqdm
+    bar over the batches."""
     from .data import build_dataset
 
+    if out_dir is not None:
+        require_folder_path(out_dir)
     model, cfg, device = load_checkpoint_model(checkpoint)
+    _check_boxes(boxes, cfg.data.track, checkpoint)
     cfg.eval.boxes = boxes
     if val_ann:
-        cfg.data.val_ann = val_ann
+        cfg.data.val_ann = str(val_ann)
+        cfg.data.limit_val = 0
     if image_root:
-        cfg.data.image_root = image_root
+        cfg.data.image_root = str(image_root)
     if workers is not None:
         cfg.data.workers = workers
     dataset = build_dataset(cfg, "val")
-    if out_dir is not None:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-    return evaluate_dataset(model, dataset, cfg, device, out_dir, flip)
+    if out_dir is None:
+        return score_predictions(predict(model, dataset, cfg, device, flip, progress=progress),
+                                 dataset, cfg)
+    with folder_lock(out_dir) as out:
+        for name in EVAL_FILES:
+            (out / name).unlink(missing_ok=True)
+        pred = predict(model, dataset, cfg, device, flip, progress=progress)
+        return score_predictions(pred, dataset, cfg, out,
+                                 {"checkpoint": str(checkpoint), "flip_test": bool(flip)})
+
+
+def _check_boxes(boxes: str, track: str, checkpoint: str | Path) -> None:
+    """ConfigError for detector boxes with an MPII-track checkpoint (they would be ignored)."""
+    if boxes != "gt" and track == "mpii":
+        raise ConfigError(f"{checkpoint}: an MPII-track checkpoint; detector boxes ({boxes}) "
+                          "apply to the COCO track only (MPII has no detector boxes: it is scored "
+                          "on the annotated person centre and scale), so leave out --boxes")
 
 
 def mean_pose_predictions(train_set, val_set) -> dict[str, np.ndarray]:
@@ -201,20 +271,21 @@ def mean_pose_predictions(train_set, val_set) -> dict[str, np.ndarray]:
 
 def reference_baselines(cfg: Config, out_dir: str | Path) -> dict:
     """Metrics of an untrained model (seeded official init) and of the mean-pose predictor on
-    the validation split of each track, written to out_dir/<track>.json."""
+    the validation split of each track, written to out_dir/<track>.json (atomically, with the
+    metrics' `units`, NaN as null) while holding the folder's lock."""
     from .data import build_dataset
     from .model import build_model
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     device = torch.device("cpu")
     summary = {}
-    for track in ("mpii", "coco"):
-        tcfg = cfg.with_run(track=track, variant="baseline")
-        train_set, val_set = build_dataset(tcfg, "train"), build_dataset(tcfg, "val")
-        torch.manual_seed(tcfg.train.seed)
-        untrained = evaluate_dataset(build_model(tcfg.model), val_set, tcfg, device)
-        mean_pose = score_predictions(mean_pose_predictions(train_set, val_set), val_set, tcfg)
-        summary[track] = {"untrained": untrained, "mean_pose": mean_pose}
-        (out / f"{track}.json").write_text(json.dumps(summary[track], indent=2))
+    with folder_lock(out_dir) as out:
+        for track in ("mpii", "coco"):
+            tcfg = cfg.with_run(track=track, variant="baseline")
+            train_set, val_set = build_dataset(tcfg, "train"), build_dataset(tcfg, "val")
+            torch.manual_seed(tcfg.train.seed)
+            untrained = evaluate_dataset(build_model(tcfg.model), val_set, tcfg, device)
+            mean_pose = score_predictions(mean_pose_predictions(train_set, val_set), val_set, tcfg)
+            summary[track] = {"untrained": untrained, "mean_pose": mean_pose}
+            document = {**summary[track], "units": METRIC_UNITS[track]}
+            atomic_write_text(out / f"{track}.json", json.dumps(json_safe(document), indent=2))
     return summary

@@ -32,6 +32,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from .checkpoint_io import atomic_write_text, json_safe
 from .errors import ConfigError, DataError
 
 CONDITIONS = ("original", "blur", "clutter", "grey")
@@ -287,12 +288,14 @@ def evaluate_conditions(checkpoint: Path, perturbed_root: Path, out_dir: Path,
         pred = predict(model, dataset, cfg, device, flip)
         cond_dir = out / condition
         cond_dir.mkdir(parents=True, exist_ok=True)
-        metrics = score_predictions(pred, dataset, cfg, cond_dir)
+        metrics = score_predictions(pred, dataset, cfg, cond_dir,
+                                    {"checkpoint": str(checkpoint), "flip_test": bool(flip),
+                                     "condition": condition})
         oks = dataset_person_oks(pred, dataset)
         summary[condition] = {**metrics,
                               "oks": [float(v) for v in oks],
                               "ann_ids": [int(r.ann_id) for r in dataset.records]}
-    (out / "robustness.json").write_text(json.dumps(summary, indent=1) + "\n")
+    atomic_write_text(out / "robustness.json", json.dumps(json_safe(summary), indent=1) + "\n")
     return summary
 
 

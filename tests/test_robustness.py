@@ -288,8 +288,8 @@ def test_cli_attention_stats_and_robustness_errors(smoke_run, capsys):
     from sgpose_lib.cli import main
     tmp, _ = smoke_run
     assert main(["attention-stats", "--checkpoint", str(tmp / "sg" / "last.pt"),
-                 "--out", str(tmp / "cli" / "stats.json")]) == 0
-    assert json.loads((tmp / "cli" / "stats.json").read_text())["n"] == 24
+                 "--out", str(tmp / "cli")]) == 0   # --out is a folder, as for every command
+    assert json.loads((tmp / "cli" / "attention.json").read_text())["n"] == 24
     capsys.readouterr()
     assert main(["attention-stats", "--checkpoint", str(tmp / "base.pt")]) == 2
     err = capsys.readouterr().err

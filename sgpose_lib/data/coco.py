@@ -37,6 +37,10 @@ def read_coco_json(ann_file: str | Path) -> dict:
     """The COCO keypoint JSON of `ann_file`, checked for the fields the loader needs."""
     ann_file = Path(ann_file)
     data = read_json(ann_file, "COCO annotation file")
+    if is_mpii_format(data):
+        raise DataError(f"{ann_file}: MPII-format entries (16-joint MPII layout), not a COCO "
+                        "keypoint file: the joint layouts differ from the COCO track's 17 joints; "
+                        "use an MPII-track checkpoint or config (data.track: mpii) for this file")
     if not isinstance(data, dict):
         raise DataError(f"{ann_file}: expected a COCO JSON object, got {type(data).__name__}")
     for key in ("images", "annotations"):
@@ -51,6 +55,27 @@ def read_coco_json(ann_file: str | Path) -> dict:
         if missing:
             raise DataError(f"{ann_file}: annotations[{i}] lacks {missing}")
     return data
+
+
+def is_coco_keypoint_format(data) -> bool:
+    """Whether parsed JSON `data` looks like a COCO keypoint file: a mapping with 'images' and
+    'annotations' lists whose annotations carry 'keypoints'."""
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        return False
+    anns = data.get("annotations")
+    return isinstance(anns, list) and any(isinstance(a, dict) and "keypoints" in a
+                                          for a in anns[:10])
+
+
+def is_mpii_format(data) -> bool:
+    """Whether parsed JSON `data` looks like MPII entries (official HRNet JSON: a list of
+    {image, center, scale, joints, joints_vis}, or such a list under 'annotations' without
+    'images')."""
+    entries = data
+    if isinstance(data, dict) and "images" not in data:
+        entries = data.get("annotations")
+    return (isinstance(entries, list) and any(isinstance(e, dict) and "joints" in e
+                                              and "joints_vis" in e for e in entries[:10]))
 
 
 def make_coco(data: dict) -> COCO:
@@ -140,7 +165,10 @@ def load_detections(det_file: str | Path, coco: COCO, aspect_ratio: float,
                     image_thre: float = 0.0, padding: float = 1.25) -> Records:
     """Records for the person boxes of a COCO detector-results JSON (list of {image_id,
     category_id, bbox, score}), as the official `_load_coco_person_detection_results`: boxes of
-    category 1 with score >= `image_thre`; joints are unknown (all zero, v = 0)."""
+    category 1 with score >= `image_thre`; joints are unknown (all zero, v = 0). A person box
+    (any score) whose width or height is not positive is a DataError naming the file and the
+    entry: it would otherwise be silently widened to the input's aspect ratio (a file in
+    [x1, y1, x2, y2] instead of COCO's [x, y, width, height] is the usual cause)."""
     det_file = Path(det_file)
     dets = read_json(det_file, "detection results file")
     if not isinstance(dets, list):
@@ -160,11 +188,11 @@ def load_detections(det_file: str | Path, coco: COCO, aspect_ratio: float,
         if det["category_id"] != 1:
             counts["not_person"] += 1
             continue
+        box = _detection_box(det, det_file, i)
         score = _number(det["score"], det_file, f"detection [{i}] score")
         if score < image_thre:
             counts["below_thre"] += 1
             continue
-        box = as_float_array(det["bbox"], (4,), f"{det_file}: detection [{i}]", "bbox")
         center, scale = box_to_center_scale(*box, aspect_ratio=aspect_ratio, padding=padding)
         img = coco.imgs[det["image_id"]]
         records.append(PersonRecord(image=str(img["file_name"]), image_id=int(det["image_id"]),
@@ -176,6 +204,18 @@ def load_detections(det_file: str | Path, coco: COCO, aspect_ratio: float,
         raise DataError(f"{det_file}: no person box with score >= {image_thre} ({counts})")
     records.counts = counts
     return records
+
+
+def _detection_box(det: dict, det_file: Path, index: int) -> np.ndarray:
+    """The (x, y, width, height) box of detection `index` in image pixels; DataError naming the
+    file and the entry unless it has 4 finite numbers with width > 0 and height > 0."""
+    where = f"{det_file}: detection [{index}] (image_id {det['image_id']})"
+    box = as_float_array(det["bbox"], (4,), where, "bbox")
+    if box[2] <= 0 or box[3] <= 0:
+        raise DataError(f"{where}: bbox {[float(v) for v in box]} has width {box[2]:g} and height "
+                        f"{box[3]:g} pixels; COCO boxes are [x, y, width, height] with both > 0 "
+                        "(is the file in [x1, y1, x2, y2]?)")
+    return box
 
 
 def full_coco_paths(root: str | Path, split: str) -> tuple[Path, Path]:

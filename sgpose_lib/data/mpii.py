@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..layouts import MPII16
+from .coco import is_coco_keypoint_format
 from .records import PersonRecord, Records, as_float_array, read_json, require_dir
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,10 @@ SC_BIAS = 0.6  # official PCKh head size = 0.6 x head-box diagonal
 def read_mpii_entries(ann_file: str | Path) -> list:
     ann_file = Path(ann_file)
     data = read_json(ann_file, "MPII annotation file")
+    if is_coco_keypoint_format(data):
+        raise DataError(f"{ann_file}: a COCO keypoint file (17-joint COCO layout), not MPII "
+                        "entries: the joint layouts differ from the MPII track's 16 joints; use a "
+                        "COCO-track checkpoint or config (data.track: coco) for this file")
     if isinstance(data, dict):
         data = data.get("annotations")
         if not isinstance(data, list):
