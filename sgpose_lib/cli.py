@@ -157,7 +157,7 @@ def cmd_evaluate(args) -> None:
     metrics = evaluate_checkpoint(args.checkpoint, out_dir=args.out, boxes=args.boxes,
                                   flip=not args.no_flip, val_ann=args.val_ann,
                                   image_root=args.image_root, workers=args.workers,
-                                  progress=not args.quiet)
+                                  progress=not args.quiet, fused=not args.no_fuse)
     print(json.dumps(json_safe(metrics), indent=2))
 
 
@@ -165,7 +165,8 @@ def cmd_baselines(args) -> None:
     from .checkpoint_io import json_safe
     from .config import load_config
     from .evaluate import reference_baselines
-    summary = reference_baselines(load_config(args.profile, args.params), args.out)
+    summary = reference_baselines(load_config(args.profile, args.params), args.out,
+                                  fused=not args.no_fuse)
     print(json.dumps(json_safe(summary), indent=2))
 
 
@@ -214,7 +215,7 @@ def cmd_attention_stats(args) -> None:
 def cmd_analyze(args) -> None:
     from .checkpoint_io import atomic_write_text, folder_lock
     from .evaluate import load_checkpoint_model
-    loaded = load_checkpoint_model(args.checkpoint)  # once, for both analyses
+    loaded = load_checkpoint_model(args.checkpoint, fused=not args.no_fuse)  # once, for both
     with folder_lock(args.out) as out:
         (out / "analysis.json").unlink(missing_ok=True)  # written last: a complete analysis
         done = _analyze(Path(args.checkpoint), Path(args.perturbed), out, loaded)
@@ -352,6 +353,9 @@ def _add_evaluate(sub) -> None:
                         "data.workers)")
     s.add_argument("--out", default=None, help="folder for metrics.json and (COCO track) "
                    "keypoints_results.json (default: none, the metrics are printed only)")
+    s.add_argument("--no-fuse", action="store_true", help="the plain eager model instead of the "
+                   "inference path (BN folded into the convs, channels_last; same outputs up to "
+                   "float rounding, faster)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_evaluate)
 
@@ -360,6 +364,9 @@ def _add_evaluate(sub) -> None:
     s.add_argument("--profile", default=None,
                    help="profile of --params (default: its top-level `profile` key)")
     s.add_argument("--out", default="runs/baselines", help="folder for mpii.json and coco.json")
+    s.add_argument("--no-fuse", action="store_true", help="the plain eager model instead of the "
+                   "inference path (BN folded into the convs, channels_last; same outputs up to "
+                   "float rounding, faster)")
     s.set_defaults(func=cmd_baselines)
 
 
@@ -453,6 +460,9 @@ def _add_analysis_commands(sub) -> None:
                    help="folder written by `sgpose robustness perturb`")
     s.add_argument("--out", required=True,
                    help="folder for robustness/, attention.json and analysis.json")
+    s.add_argument("--no-fuse", action="store_true", help="the plain eager model instead of the "
+                   "inference path (BN folded into the convs, channels_last; same outputs up to "
+                   "float rounding, faster)")
     s.set_defaults(func=cmd_analyze)
 
     s = _command(sub, "attention-stats", "SGM maps vs disc targets and person masks")

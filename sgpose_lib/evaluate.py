@@ -29,6 +29,7 @@ from .errors import ConfigError
 from .geometry import PIXEL_STD
 from .layouts import Layout
 from .metrics import coco_keypoint_metrics, oks_nms, person_oks, pckh, rescore
+from .model.fuse import prepare_for_inference
 
 # unit of each key family of a track's metrics: MPII track, every key (joint groups, Mean,
 # Mean@0.1) is a PCKh in percent (0-100); COCO track, AP* and body_AP* (AP family), AR* and
@@ -106,6 +107,14 @@ def coco_results(pred: dict, layout: Layout, in_vis_thre: float, oks_thre: float
     return results
 
 
+def person_results(pred: dict) -> list[dict]:
+    """One results entry per predicted person, in the COCO results format (keypoints [x, y,
+    maxval] x K in image pixels, score = the box score), in the order of the predictions."""
+    kpts = np.concatenate([pred["preds"], pred["maxvals"][..., None]], axis=2)
+    return [{"image_id": int(i), "category_id": 1, "keypoints": [float(v) for v in k.reshape(-1)],
+             "score": float(s)} for i, k, s in zip(pred["image_id"].tolist(), kpts, pred["score"])]
+
+
 def evaluate_dataset(model, dataset, cfg: Config, device: torch.device,
                      out_dir: str | Path | None = None, flip: bool | None = None) -> dict:
     """The track's metrics of `model` on `dataset`; with `out_dir`, also the files behind them."""
@@ -116,11 +125,15 @@ def score_predictions(pred: dict, dataset, cfg: Config, out_dir: str | Path | No
                       settings: dict | None = None) -> dict:
     """PCKh (MPII track, percent) or COCO AP (fraction) of predictions laid out as `predict`
     returns them. With `out_dir`, also writes metrics.json (with `settings` added to those
-    `scoring_settings` finds) and, COCO track, keypoints_results.json, atomically."""
+    `scoring_settings` finds) and keypoints_results.json (COCO track: the standard results after
+    rescoring and OKS-NMS; MPII track: one entry per person, same format), atomically."""
     if cfg.data.track == "mpii":
         joints = pred["joints"]
         metrics = pckh(pred["preds"], joints[..., :2], joints[..., 2] > 0, pred["headsize"],
                        dataset.layout)
+        if out_dir is not None:
+            atomic_write_text(Path(out_dir, "keypoints_results.json"),
+                              json.dumps(person_results(pred)))
     else:
         results = coco_results(pred, dataset.layout, cfg.eval.in_vis_thre, cfg.eval.oks_thre)
         # a limited split (smoke profile) is scored on its own images only
@@ -183,9 +196,12 @@ def _load_coco_quiet(path: Path) -> COCO:
     return _COCO_CACHE[key]
 
 
-def load_checkpoint_model(checkpoint: str | Path):
+def load_checkpoint_model(checkpoint: str | Path, fused: bool = True):
     """(model in eval mode on its device, Config, device) of a training checkpoint: the run's
-    config, no pretrained weights loaded (the checkpoint holds them all), strict weight loading."""
+    config, no pretrained weights loaded (the checkpoint holds them all), strict weight loading.
+    `fused` (default): the inference path, BN folded into the convs and channels_last weights
+    (model.fuse.prepare_for_inference; outputs equal to the eager model's up to float rounding,
+    1.3-1.4x faster on CPU); False: the plain eager model."""
     from .checkpoint_io import load_checkpoint, load_model_state
     from .config import config_from_dict
     from .model import build_model
@@ -198,7 +214,10 @@ def load_checkpoint_model(checkpoint: str | Path):
     model = build_model(cfg.model)
     load_model_state(model, ckpt["model"], checkpoint)
     model.to(device)
-    if cfg.train.channels_last:
+    if fused:
+        model = prepare_for_inference(model, channels_last=True, fuse_bn=True)
+        cfg.train.channels_last = True   # inputs in the weights' memory order
+    elif cfg.train.channels_last:
         model.to(memory_format=torch.channels_last)
     return model.eval(), cfg, device
 
@@ -206,19 +225,19 @@ def load_checkpoint_model(checkpoint: str | Path):
 def evaluate_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = None,
                         boxes: str = "gt", flip: bool = True, val_ann: str | None = None,
                         image_root: str | None = None, workers: int | None = None,
-                        progress: bool = False) -> dict:
+                        progress: bool = False, fused: bool = True) -> dict:
     """Evaluate a training checkpoint on its run's validation data, with ground truth boxes or a
     detector-results JSON (COCO track only); returns the metrics (PCKh in percent, COCO AP as a
     fraction). `val_ann`: evaluate this annotation file instead, whole (the run's
     data.limit_val applies to its own validation split only). With `out_dir` (a folder, locked
     while in use) writes metrics.json and the COCO results there; the files of an earlier
     evaluation are removed first, so an interrupted evaluation leaves none. `progress`: a tqdm
-    bar over the batches."""
+    bar over the batches. `fused`: the BN-folded inference path (see load_checkpoint_model)."""
     from .data import build_dataset
 
     if out_dir is not None:
         require_folder_path(out_dir)
-    model, cfg, device = load_checkpoint_model(checkpoint)
+    model, cfg, device = load_checkpoint_model(checkpoint, fused)
     _check_boxes(boxes, cfg.data.track, checkpoint)
     cfg.eval.boxes = boxes
     if val_ann:
@@ -237,7 +256,8 @@ def evaluate_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = Non
             (out / name).unlink(missing_ok=True)
         pred = predict(model, dataset, cfg, device, flip, progress=progress)
         return score_predictions(pred, dataset, cfg, out,
-                                 {"checkpoint": str(checkpoint), "flip_test": bool(flip)})
+                                 {"checkpoint": str(checkpoint), "flip_test": bool(flip),
+                                  "fused_inference": bool(fused)})
 
 
 def _check_boxes(boxes: str, track: str, checkpoint: str | Path) -> None:
@@ -269,9 +289,9 @@ def mean_pose_predictions(train_set, val_set) -> dict[str, np.ndarray]:
             "headsize": np.array([r.headsize for r in val_set.records], dtype=np.float64)}
 
 
-def reference_baselines(cfg: Config, out_dir: str | Path) -> dict:
-    """Metrics of an untrained model (seeded official init) and of the mean-pose predictor on
-    the validation split of each track, written to out_dir/<track>.json (atomically, with the
+def reference_baselines(cfg: Config, out_dir: str | Path, fused: bool = True) -> dict:
+    """Metrics of an untrained model (seeded official init; `fused`: through the BN-folded
+    inference path) and of the mean-pose predictor on the validation split of each track, written to out_dir/<track>.json (atomically, with the
     metrics' `units`, NaN as null) while holding the folder's lock."""
     from .data import build_dataset
     from .model import build_model
@@ -283,7 +303,11 @@ def reference_baselines(cfg: Config, out_dir: str | Path) -> dict:
             tcfg = cfg.with_run(track=track, variant="baseline")
             train_set, val_set = build_dataset(tcfg, "train"), build_dataset(tcfg, "val")
             torch.manual_seed(tcfg.train.seed)
-            untrained = evaluate_dataset(build_model(tcfg.model), val_set, tcfg, device)
+            model = build_model(tcfg.model).eval()
+            if fused:
+                model = prepare_for_inference(model, channels_last=True, fuse_bn=True)
+                tcfg.train.channels_last = True
+            untrained = evaluate_dataset(model, val_set, tcfg, device)
             mean_pose = score_predictions(mean_pose_predictions(train_set, val_set), val_set, tcfg)
             summary[track] = {"untrained": untrained, "mean_pose": mean_pose}
             document = {**summary[track], "units": METRIC_UNITS[track]}

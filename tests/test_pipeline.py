@@ -90,6 +90,19 @@ def test_dvc_repro_smoke_end_to_end(repo):
              if line and not line.startswith(("\t", " "))}
     assert "train@mpii_sg_r5_s0" in stale
     assert not {s for s in stale if s.startswith("train@") and s != "train@mpii_sg_r5_s0"}
+    (dst / "params.yaml").write_text(params)
+
+    # DVC's own tools: metrics of every run and the study summary, per-epoch plots, experiments
+    shown = json.loads(_sh(["dvc", "metrics", "show", "--json"], dst, env))
+    files = next(iter(shown.values()))["data"]
+    assert "runs/mpii_sg_r5_s0/eval/metrics.json" in files and "reports/tables/summary.json" in files
+    mean = files["runs/mpii_sg_r5_s0/eval/metrics.json"]["data"]["Mean"]
+    assert mean == json.loads((dst / "runs/mpii_sg_r5_s0/eval/metrics.json").read_text())["Mean"]
+    plots = _sh(["dvc", "plots", "show", "--json"], dst, env)
+    assert "runs/mpii_sg_r5_s0/train/epochs.csv" in plots and "learning_curves.csv" in plots
+    _sh(["dvc", "exp", "run", "-S", "runs.mpii_sg_r5_s0.radius=3", "--name", "radius3"], dst, env)
+    exps = _sh(["dvc", "exp", "show", "--json"], dst, env)
+    assert "radius3" in exps and "runs/mpii_sg_r5_s0/eval/metrics.json" in exps
 
 
 GATE = """import os, sys, time
