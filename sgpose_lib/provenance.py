@@ -13,6 +13,9 @@ from pathlib import Path
 import torch
 
 PACKAGES = ("torch", "numpy", "opencv-python-headless", "pycocotools", "sgpose")
+# generated outputs: their changes do not make the code that produced a result "dirty"
+OUTPUTS = ("runs", "reports", "convergence/runs", "ablations/runs", "dvc.lock",
+           "ablations/dvc.lock", "convergence/dvc.lock")
 
 
 def _version(name: str) -> str | None:
@@ -43,10 +46,11 @@ def cpu_model() -> str:
 
 def environment(root: str | Path | None = None) -> dict:
     """Versions of the packages that matter, the git commit of `root` (default: this package's
-    checkout) and whether its tree was dirty, the CPU model, torch's CPU dispatch level and
+    checkout) and whether its tracked files other than generated OUTPUTS were modified, the CPU model, torch's CPU dispatch level and
     thread count, and the CUDA device if any."""
     root = Path(root) if root else Path(__file__).resolve().parents[1]
-    status = _git(["status", "--porcelain", "--untracked-files=no"], root)
+    status = _git(["status", "--porcelain", "--untracked-files=no", "--", ".",
+                   *(f":(exclude){p}" for p in OUTPUTS)], root)
     cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {"python": platform.python_version(),
             "packages": {name: _version(name) for name in PACKAGES},
