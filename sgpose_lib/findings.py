@@ -234,7 +234,7 @@ def robustness_figures(study: Study, perturbed_root: Path, folder: Path) -> list
     ax.set_ylabel("mean per-person OKS (× 100)")
     ax.set_title(f"Background swaps, COCO track — profile {study.profile}, embedded data "
                  "(60 val2017 images); 95 % CI over persons", fontsize=8)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars
     fig.tight_layout()
     paths = [folder / "robustness_oks.png"]
     fig.savefig(paths[0], dpi=130)
@@ -275,7 +275,7 @@ def attention_figure(summary: dict, profile: str, folder: Path) -> list[Path]:
         ax.set_xticks(x, sites, fontsize=8)
         ax.set_title(key.replace("_", ", "), fontsize=9)
         ax.set_ylabel("% of map mass inside the disc target")
-    axes[0][0].legend(fontsize=8)
+    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars
     fig.suptitle(f"Attention mass inside the disc target — profile {profile}, embedded data",
                  fontsize=9)
     fig.tight_layout()

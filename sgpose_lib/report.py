@@ -683,7 +683,7 @@ def learning_table(study: Study) -> tuple[str, pd.DataFrame, dict]:
                  "(the average training pose, in box-normalised coordinates, placed in every "
                  "validation box) are floors that any trained model must clear. Ours: mean over "
                  "seeds [95 % bootstrap CI]. \"—\": no run or no floor file "
-                 "(runs/baselines/<track>.json).\n")
+                 "(runs/baselines/mpii.json, runs/baselines/coco.json).\n")
     for t, (cols, scale, unit) in spec.items():
         table = Table(f"learning_{t}", list(cols))
         _floor_rows(table, study, t, cols, scale)

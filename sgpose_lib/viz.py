@@ -533,14 +533,22 @@ def plot_attention_maps(sg_model, dataset, cfg, indices=None, n_images: int = 4,
         for k, m in enumerate(maps):
             a = ax[1 + k]
             a.imshow(img * 0.6)
-            image_ax = a.imshow(m, cmap="magma", vmin=0, vmax=1, alpha=alpha, extent=extent,
-                                interpolation="bilinear")
-            if k == 0 and m.any():
-                a.contour(np.arange(hw) * sx, np.arange(hh) * sy, m, levels=[0.5], colors="cyan",
-                          linewidths=0.6)
-            elif k > 0:
-                a.text(0.03, 0.97, f"range {m.min():.2f}–{m.max():.2f}", transform=a.transAxes,
-                       fontsize=6, va="top", color="w")
+            if k == 0:  # the disc target: 0 or 1, on the shared scale of the right-hand bar
+                image_ax = a.imshow(m, cmap="magma", vmin=0, vmax=1, alpha=alpha, extent=extent,
+                                    interpolation="bilinear")
+                if m.any():
+                    a.contour(np.arange(hw) * sx, np.arange(hh) * sy, m, levels=[0.5],
+                              colors="cyan", linewidths=0.6)
+                continue
+            # a predicted map on its own scale (its min to its max), with the panel's colour bar:
+            # the maps are soft (they peak well below 1) and vanish on a shared 0-1 scale
+            im = a.imshow(m, cmap="magma", vmin=float(m.min()), vmax=max(float(m.max()),
+                          float(m.min()) + 1e-6), alpha=alpha, extent=extent,
+                          interpolation="bilinear")
+            cax = a.inset_axes((0.86, 0.04, 0.05, 0.42))
+            bar = fig.colorbar(im, cax=cax, ticks=[float(m.min()), float(m.max())])
+            bar.ax.tick_params(labelsize=5, colors="w", length=1.5, pad=1)
+            bar.ax.yaxis.set_major_formatter("{x:.2f}")
         for k, pred in enumerate([pred_sg] + ([pred_base] if pred_base is not None else [])):
             a = ax[1 + len(maps) + k]
             xy = affine_points(pred["preds"][row], to_input)
@@ -563,7 +571,8 @@ def plot_attention_maps(sg_model, dataset, cfg, indices=None, n_images: int = 4,
     import textwrap
 
     crit = "within 0.5 × head size" if cfg.data.track == "mpii" else "within 10 % of the crop"
-    note = (f"maps: sigmoid of the SGM logits on the crop (shared scale 0–1); skeletons: "
+    note = (f"maps: sigmoid of the SGM logits on the crop, each on its own scale (its min to its "
+            f"max, the small bar in the panel); disc target on 0–1 (right-hand bar); skeletons: "
             f"flip-test predictions of labelled joints, + = ground truth, correct = {crit}"
             + ("; pelvis/thorax drawn at hip/shoulder midpoints" if layout.name == "mpii"
                else ""))
