@@ -71,3 +71,17 @@ def test_run_config_uses_the_setting_and_the_paper_schedule(tmp_path):
     bad.write_text("setting: cpu\nsettings: {cpu: [\n")
     with pytest.raises(ConfigError, match=r"p.yaml: not valid YAML at line 3, column 1"):
         read_params(bad)
+
+
+def test_gpu_setting_is_hrnet_w32_at_the_paper_sizes(tmp_path):
+    """The `gpu` setting of the convergence pipeline (not run without a device): W32, 256x256 on
+    the MPII-style track, 256x192 on COCO, the paper's schedule shape over its epochs."""
+    text = open("convergence/params.yaml").read().replace("setting: cpu", "setting: gpu", 1)
+    (tmp_path / "params.yaml").write_text(text)
+    params = read_params(tmp_path / "params.yaml")
+    mpii, coco = run_config(params, "mpii_sg_r5_s0"), run_config(params, "coco_baseline_s0")
+    assert mpii.profile == coco.profile == "paper" and mpii.model.preset == "hrnet_w32"
+    assert mpii.data.input_size == (256, 256) and coco.data.input_size == (192, 256)
+    epochs = params["spec"]["epochs"]["mpii"]
+    assert mpii.train.epochs == epochs and mpii.train.lr_steps == paper_milestones(epochs)
+    assert mpii.model.sgm_sites and not coco.model.sgm_sites
