@@ -144,7 +144,7 @@ def plot_augmented_samples(cfg, out_png: str | Path, n: int = 8,
                  f"{cfg.train.seed}); green = left, orange = right, cyan = disc target",
                  fontsize=9)
     out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=120)
+    fig.savefig(out_png, dpi=100)
     plt.close(fig)
     return out_png
 
@@ -588,5 +588,5 @@ def plot_attention_maps(sg_model, dataset, cfg, indices=None, n_images: int = 4,
     if out_png is not None:
         out_png = Path(out_png)
         out_png.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out_png, dpi=140)
+        fig.savefig(out_png, dpi=100)
     return fig
