@@ -795,6 +795,7 @@ def build_report(params_path: str | Path = "params.yaml", runs_dir: str | Path =
     summary: dict = {"profile": study.profile, "paper": PAPER_CITATION,
                      "sg_radius": study.sg_radius,
                      "runs_used": [r.name for r in study.used],
+                     "environments": run_environments(study),
                      "runs_missing": {r.name: r.missing for r in study.missing()},
                      "profiles_used": {t: study.profile_text(t) for t in ("mpii", "coco")}}
     for stem, fn, key in (("table1_pckh", table1, "mpii"), ("table2_coco", table2, "coco"),
@@ -984,6 +985,39 @@ def table_markdown(out_dir: str | Path, stem: str, shift: int = 1, drop_title: b
     return re.sub(r"^(#+) ", lambda m: "#" * (len(m.group(1)) + shift) + " ", text, flags=re.M)
 
 
+def run_environments(study: Study) -> list[dict]:
+    """The distinct software/machine records (train/environment.json) of the runs used, each with
+    the runs it covers: the versions, commit and CPU that produced the numbers."""
+    seen: list[dict] = []
+    for r in study.used:
+        env = _read_json(r.folder / "train" / "environment.json")
+        if not isinstance(env, dict):
+            continue
+        key = {k: env.get(k) for k in ("packages", "git_commit", "git_dirty", "cpu",
+                                       "cpu_capability", "torch_threads", "cuda_device")}
+        for entry in seen:
+            if entry["environment"] == key:
+                entry["runs"].append(r.name)
+                break
+        else:
+            seen.append({"environment": key, "runs": [r.name]})
+    return seen
+
+
+def environment_markdown(environments: list[dict]) -> str:
+    """One line per distinct environment of the runs: packages, commit (dirty or not), CPU."""
+    lines = []
+    for entry in environments:
+        e = entry["environment"]
+        pk = ", ".join(f"{k} {v}" for k, v in (e.get("packages") or {}).items() if v)
+        commit = (e.get("git_commit") or "unknown")[:10] + (" (modified tree)" if e.get("git_dirty")
+                                                             else "")
+        lines.append(f"- {len(entry['runs'])} run(s): {pk}; commit {commit}; CPU {e.get('cpu')} "
+                     f"({e.get('cpu_capability')}, {e.get('torch_threads')} threads)"
+                     + (f"; GPU {e['cuda_device']}" if e.get("cuda_device") else ""))
+    return "\n".join(lines)
+
+
 def overview_markdown(summary: dict) -> str:
     """What produced the numbers of the page: profile per track, runs used and missing."""
     used = summary.get("runs_used") or []
@@ -996,6 +1030,9 @@ def overview_markdown(summary: dict) -> str:
               + "."]
     lines.append("**Missing runs**: " + (", ".join(f"`{k}` ({v})" for k, v in missing.items())
                                           if missing else "none") + ".")
+    if summary.get("environments"):
+        lines += ["", "**Software and machine** (each run's `train/environment.json`):",
+                  environment_markdown(summary["environments"])]
     return "\n".join(lines) + "\n"
 
 
