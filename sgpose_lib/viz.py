@@ -111,7 +111,7 @@ def plot_augmented_samples(cfg, out_png: str | Path, n: int = 8,
     """A grid of `n` augmented training samples per track (two rows per track: joints and
     skeleton; heatmap sum and disc segmentation target), saved as `out_png`."""
     out_png = Path(out_png)
-    fig = plt.figure(figsize=(1.3 * n, 4.1 * len(tracks) + 2.2), layout="constrained")
+    fig = plt.figure(figsize=(max(1.3 * n, 9.0), 4.1 * len(tracks) + 2.2), layout="constrained")
     subfigs = np.atleast_1d(fig.subfigures(len(tracks) + 1, 1,
                                            height_ratios=[4.1] * len(tracks) + [2.2]))
     hist_axes = subfigs[-1].subplots(1, 2)
