@@ -209,4 +209,20 @@ def verdict_markdown(summary: Mapping) -> str:
                      f" (p {fmt_p(Estimate.from_dict(f['diff'])) if f['diff'] else '—'}), against "
                      f"{fmt_estimate(Estimate.from_dict(c['early_diff']), signed=True) if c['early_diff'] else '—'}"
                      f" at epoch {c['early_epoch']}: {VERDICT_TEXT[c['trend']]}.")
+    for key, c in summary.get("curves", {}).items():
+        column = key.split("/")[1]
+        decided = [(n, r[column]) for n, r in summary.get("runs", {}).items() if column in r]
+        flat = [n for n, p in decided if p["plateau"]]
+        gains = [p["gain"] for _, p in decided if p["gain"] is not None]
+        if decided and gains:
+            lines.append(f"- Plateau ({key.split('/')[0]} track, {c['label']}): {len(flat)} of "
+                         f"{len(decided)} runs had stopped improving (gain over the last fifth "
+                         f"{min(gains):+.1f} to {max(gains):+.1f}); "
+                         + ("the verdict is about trained-to-plateau models." if len(flat) ==
+                            len(decided) else "the verdict is about models still improving, "
+                            "i.e. at the budget trained, not at convergence."))
+    tracks = {k.split("/")[0] for k, c in summary.get("curves", {}).items()}
+    missing = [t for t in ("mpii", "coco") if t not in tracks]
+    if missing and lines:
+        lines.append(f"- Not yet run: the {', '.join(missing)} track(s) of the convergence matrix.")
     return "\n".join(lines) + "\n" if lines else "No convergence run on disk yet.\n"
