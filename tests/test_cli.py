@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -140,9 +141,12 @@ def test_ctrl_c_is_one_line_exit_130_and_leaves_no_metrics(checkpoints, tmp_path
     folder is locked."""
     out = tmp_path / "eval"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    # SIGINT at its default in the child, as in a terminal: a CI runner started in the
+    # background has it ignored, and the child would inherit that
     done = subprocess.run([sys.executable, "-c", INTERRUPTING_MAIN, "evaluate", "--checkpoint",
                            str(checkpoints["coco"]), "--out", str(out)],
-                          env=env, capture_output=True, text=True)
+                          env=env, capture_output=True, text=True,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert done.returncode == 130, done.stderr
     assert done.stderr == "sgpose evaluate: interrupted\n" and done.stdout == ""
     assert sorted(p.name for p in out.iterdir()) == [".lock"]  # no metrics.json, no temp file

@@ -105,6 +105,11 @@ def test_dvc_repro_smoke_end_to_end(repo):
     assert "radius3" in exps and "runs/mpii_sg_r5_s0/eval/metrics.json" in exps
 
 
+def _default_sigint() -> None:
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 GATE = """import os, sys, time
 from pathlib import Path
 gate = os.environ.get("SGPOSE_TEST_GATE")
@@ -142,9 +147,12 @@ def test_interrupted_dvc_repro_reruns_no_finished_stage(repo, tmp_path):
     gate.mkdir()
     log = tmp_path / "repro.log"   # a file, not a pipe: a full pipe would stall dvc
     with open(log, "w") as out:
+        # SIGINT back to its default in the child: a CI runner started in the background has it
+        # ignored, and an ignored SIGINT is inherited (Ctrl-C in a terminal is not ignored)
         proc = subprocess.Popen(["dvc", "repro"], cwd=dst,
                                 env={**env, "PYTHONUNBUFFERED": "1", "SGPOSE_TEST_GATE": str(gate)},
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=_default_sigint)
         try:
             while not list(gate.glob("reached-*")) and proc.poll() is None:
                 time.sleep(0.05)
