@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from sgpose_lib.bench import _ops_lines, bench_ops
+from sgpose_lib.bench.suite import _ops_lines, bench_ops
 from sgpose_lib.config import SGM_SITES, ModelConfig
 from sgpose_lib.losses import joints_mse_loss, seg_bce_loss
 from sgpose_lib.model import build_model

@@ -88,7 +88,7 @@ def cmd_info(args) -> None:
 
 def cmd_train(args) -> None:
     from .config import apply_overrides, load_config
-    from .train import train
+    from .engine.train import train
     cfg = load_config(args.profile, args.params, track=args.track, variant=args.variant,
                       radius=args.radius, seed=args.seed)
     if args.epochs:
@@ -152,8 +152,8 @@ def cmd_config(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from .checkpoint_io import json_safe
-    from .evaluate import evaluate_checkpoint
+    from .engine.checkpoint_io import json_safe
+    from .engine.evaluate import evaluate_checkpoint
     metrics = evaluate_checkpoint(args.checkpoint, out_dir=args.out, boxes=args.boxes,
                                   flip=not args.no_flip, val_ann=args.val_ann,
                                   image_root=args.image_root, workers=args.workers,
@@ -162,38 +162,38 @@ def cmd_evaluate(args) -> None:
 
 
 def cmd_baselines(args) -> None:
-    from .checkpoint_io import json_safe
+    from .engine.checkpoint_io import json_safe
     from .config import load_config
-    from .evaluate import reference_baselines
+    from .engine.evaluate import reference_baselines
     summary = reference_baselines(load_config(args.profile, args.params), args.out,
                                   fused=not args.no_fuse)
     print(json.dumps(json_safe(summary), indent=2))
 
 
 def cmd_report(args) -> None:
-    from .report import build_report, update_readme, write_results_section
+    from .report.study import build_report, update_readme, write_results_section
     summary = build_report(args.params, args.runs, args.out)
     if args.readme:
         update_readme(args.readme, write_results_section(summary, args.params, args.runs, args.out))
 
 
 def cmd_bench(args) -> None:
-    from .bench import run_bench
+    from .bench.suite import run_bench
     run_bench(args.model, args.input, args.device, args.batch, args.out, args.repeats,
               scaling=args.scaling, threads=args.threads, compile=not args.no_compile,
               data=not args.no_data, ops=args.ops)
 
 
 def cmd_robustness_perturb(args) -> None:
-    from .robustness import build_perturbed_sets
+    from .analysis.robustness import build_perturbed_sets
     manifest = build_perturbed_sets(Path(args.val_ann), Path(args.image_root), Path(args.out),
                                     seed=args.seed)
     print(json.dumps({k: v for k, v in manifest.items() if k != "images"}, indent=2))
 
 
 def cmd_robustness_evaluate(args) -> None:
-    from .checkpoint_io import folder_lock, json_safe
-    from .robustness import evaluate_conditions
+    from .engine.checkpoint_io import folder_lock, json_safe
+    from .analysis.robustness import evaluate_conditions
     with folder_lock(args.out) as out:
         summary = evaluate_conditions(Path(args.checkpoint), Path(args.perturbed), out,
                                       flip=not args.no_flip)
@@ -202,8 +202,8 @@ def cmd_robustness_evaluate(args) -> None:
 
 
 def cmd_attention_stats(args) -> None:
-    from .attention_stats import attention_statistics
-    from .checkpoint_io import folder_lock, json_safe
+    from .analysis.attention_stats import attention_statistics
+    from .engine.checkpoint_io import folder_lock, json_safe
     if args.out is None:
         stats = attention_statistics(Path(args.checkpoint))
     else:
@@ -213,8 +213,8 @@ def cmd_attention_stats(args) -> None:
 
 
 def cmd_analyze(args) -> None:
-    from .checkpoint_io import atomic_write_text, folder_lock
-    from .evaluate import load_checkpoint_model
+    from .engine.checkpoint_io import atomic_write_text, folder_lock
+    from .engine.evaluate import load_checkpoint_model
     loaded = load_checkpoint_model(args.checkpoint, fused=not args.no_fuse)  # once, for both
     with folder_lock(args.out) as out:
         (out / "analysis.json").unlink(missing_ok=True)  # written last: a complete analysis
@@ -226,8 +226,8 @@ def cmd_analyze(args) -> None:
 def _analyze(checkpoint: Path, perturbed: Path, out: Path, loaded: tuple) -> dict:
     """The analyses that apply to the run (robustness: COCO track; attention: SG models) into
     `out`; returns what was done and why the others were not."""
-    from .attention_stats import attention_statistics
-    from .robustness import evaluate_conditions
+    from .analysis.attention_stats import attention_statistics
+    from .analysis.robustness import evaluate_conditions
     cfg = loaded[1]
     done = {"track": cfg.data.track, "sgm_sites": list(cfg.model.sgm_sites)}
     if cfg.data.track == "coco":
@@ -240,21 +240,21 @@ def _analyze(checkpoint: Path, perturbed: Path, out: Path, loaded: tuple) -> dic
 
 
 def cmd_ablations(args) -> None:
-    from .findings import ablation_table
+    from .report.findings import ablation_table
     summary = ablation_table(args.ablation_params, args.ablation_runs, args.params, args.runs, args.out)
     print(json.dumps({k: (v["mean"] or {}).get("mean") for k, v in summary.items()}, indent=2))
 
 
 def cmd_convergence_train(args) -> None:
-    from .convergence import read_params, run_config
-    from .train import train
+    from .report.convergence import read_params, run_config
+    from .engine.train import train
     cfg = run_config(read_params(args.params), args.run, args.study_params)
     result = train(cfg, args.out, resume=True, restart=True, progress=not args.quiet)
     print(json.dumps({"out": str(args.out), **result}, default=float))
 
 
 def cmd_convergence_report(args) -> None:
-    from .convergence import build
+    from .report.convergence import build
     summary = build(args.params, args.runs, args.out)
     print(json.dumps({k: v["trend"] for k, v in summary["curves"].items()}, indent=2))
 

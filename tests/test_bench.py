@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from sgpose_lib.bench import (VARIANTS, PeakMemory, official_upsampling, plot_scaling, render_markdown,
+from sgpose_lib.bench.suite import (VARIANTS, PeakMemory, official_upsampling, plot_scaling, render_markdown,
                               run_bench, write_report)
 from sgpose_lib.config import SGM_SITES, ModelConfig
 from sgpose_lib.errors import ConfigError

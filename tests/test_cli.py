@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from sgpose_lib import checkpoint_io
-from sgpose_lib.checkpoint_io import atomic_save
+from sgpose_lib.engine import checkpoint_io
+from sgpose_lib.engine.checkpoint_io import atomic_save
 from sgpose_lib.cli import build_parser
 from sgpose_lib.config import apply_overrides, load_config, settable_keys
 from sgpose_lib.data import build_dataset
 from sgpose_lib.data.coco import load_coco, load_detections
 from sgpose_lib.errors import DataError, SgposeError
-from sgpose_lib.evaluate import evaluate_checkpoint, load_checkpoint_model, predict
+from sgpose_lib.engine.evaluate import evaluate_checkpoint, load_checkpoint_model, predict
 from sgpose_lib.model import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,7 +122,7 @@ INTERRUPTING_MAIN = """
 import signal
 import sys
 
-import sgpose_lib.evaluate
+import sgpose_lib.engine.evaluate
 from sgpose_lib.cli import main
 
 
@@ -131,7 +131,7 @@ def ctrl_c_while_predicting(*args, **kwargs):
     raise AssertionError("SIGINT did not interrupt")
 
 
-sgpose_lib.evaluate.predict = ctrl_c_while_predicting
+sgpose_lib.engine.evaluate.predict = ctrl_c_while_predicting
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -3,7 +3,7 @@ or editor state), and each one executes through papermill at smoke size.
 
 The executions run in a temporary project folder: its params.yaml is the project's with the smoke
 profile (1 epoch, one thread, data prepared by the `prepared` fixture) and two runs, trained here
-with `sgpose_lib.train.train` and evaluated, so that report.ipynb and attention_maps.ipynb have
+with `sgpose_lib.engine.train.train` and evaluated, so that report.ipynb and attention_maps.ipynb have
 checkpoints and metrics to read. Every notebook changes directory to the folder holding
 params.yaml above its working directory, so relative paths (and the defaults) resolve inside the
 temporary folder; the kernel imports this checkout's sgpose_lib through PYTHONPATH.
@@ -86,8 +86,8 @@ def project(prepared, tmp_path_factory) -> Path:
     """A temporary project: params.yaml (smoke profile, 1 epoch, the two RUNS) and those runs
     trained and evaluated under runs/."""
     from sgpose_lib.config import load_config
-    from sgpose_lib.evaluate import evaluate_checkpoint
-    from sgpose_lib.train import train
+    from sgpose_lib.engine.evaluate import evaluate_checkpoint
+    from sgpose_lib.engine.train import train
 
     proj = tmp_path_factory.mktemp("project")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())

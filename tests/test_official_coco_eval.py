@@ -15,7 +15,7 @@ import pytest
 from pycocotools.cocoeval import COCOeval
 
 from sgpose_lib.data import build_dataset
-from sgpose_lib.evaluate import coco_results, score_predictions
+from sgpose_lib.engine.evaluate import coco_results, score_predictions
 from sgpose_lib.layouts import COCO17
 from sgpose_lib.metrics import COCO_STATS
 

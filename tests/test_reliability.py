@@ -19,13 +19,13 @@ import numpy as np
 import pytest
 import torch
 
-from sgpose_lib import checkpoint_io
-from sgpose_lib.checkpoint_io import atomic_save, load_checkpoint
+from sgpose_lib.engine import checkpoint_io
+from sgpose_lib.engine.checkpoint_io import atomic_save, load_checkpoint
 from sgpose_lib.config import apply_overrides, load_config
 from sgpose_lib.data.coco import load_coco, load_detections
 from sgpose_lib.errors import CheckpointError, ConfigError, DataError, SgposeError
-from sgpose_lib.evaluate import evaluate_checkpoint
-from sgpose_lib.train import train
+from sgpose_lib.engine.evaluate import evaluate_checkpoint
+from sgpose_lib.engine.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params.yaml"

@@ -11,10 +11,11 @@ import pytest
 import torch
 import yaml
 
-from sgpose_lib import report, viz
+from sgpose_lib.report import study as report
+from sgpose_lib.report import viz
 from sgpose_lib.config import load_config
 from sgpose_lib.layouts import MPII16
-from sgpose_lib.report import (NO_RUN, PAPER_TABLE1, PAPER_TABLE3, bootstrap_ci, build_report,
+from sgpose_lib.report.study import (NO_RUN, PAPER_TABLE1, PAPER_TABLE3, bootstrap_ci, build_report,
                                paired_difference, update_readme, write_results_section)
 
 PROJECT_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from sgpose_lib.attention_stats import (area_fraction, attention_statistics, bce, disc_targets,
+from sgpose_lib.analysis.attention_stats import (area_fraction, attention_statistics, bce, disc_targets,
                                         iou, iou_area_matched, mass_share, person_masks,
                                         site_statistics)
 from sgpose_lib.errors import CheckpointError, DataError
 from sgpose_lib.metrics import COCO_SIGMAS
 from sgpose_lib.metrics import person_oks
-from sgpose_lib.robustness import (CONDITIONS, DILATION_PX, build_perturbed_sets,
+from sgpose_lib.analysis.robustness import (CONDITIONS, DILATION_PX, build_perturbed_sets,
                                    evaluate_conditions, plot_conditions)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -218,10 +218,10 @@ def test_attention_numbers_on_hand_made_maps():
 def smoke_run(prepared, tmp_path_factory):
     """An SG and a baseline smoke checkpoint (COCO track, 1 epoch on 16 samples) and the
     perturbed copies of the 24 validation samples' images."""
-    from sgpose_lib.checkpoint_io import atomic_save
+    from sgpose_lib.engine.checkpoint_io import atomic_save
     from sgpose_lib.config import load_config
     from sgpose_lib.model import build_model
-    from sgpose_lib.train import train
+    from sgpose_lib.engine.train import train
 
     tmp = tmp_path_factory.mktemp("robust")
     cfg = load_config("smoke", ROOT / "params.yaml", track="coco", variant="sg", seed=0)
@@ -253,7 +253,7 @@ def test_evaluate_conditions_smoke(smoke_run):
         assert np.isclose(m["mean_oks"], np.mean(m["oks"]), atol=1e-5)
         assert (tmp / "rob" / condition / "keypoints_results.json").is_file()
         assert 0.0 <= m["AP"] <= 1.0 and 0.0 <= m["body_AP"] <= 1.0
-    from sgpose_lib.robustness import load_condition_results
+    from sgpose_lib.analysis.robustness import load_condition_results
     results = load_condition_results(tmp / "rob")
     fig = plot_conditions(tmp / "pert", {"model a": results, "model b": results}, n_images=2,
                           out_png=tmp / "fig.png")

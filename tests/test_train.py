@@ -12,10 +12,10 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from sgpose_lib import train as train_module
-from sgpose_lib.checkpoint_io import load_checkpoint
+from sgpose_lib.engine import train as train_module
+from sgpose_lib.engine.checkpoint_io import load_checkpoint
 from sgpose_lib.errors import TrainingError
-from sgpose_lib.train import lr_at, train
+from sgpose_lib.engine.train import lr_at, train
 
 ROOT = Path(__file__).resolve().parents[1]
 

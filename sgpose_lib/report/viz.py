@@ -18,8 +18,8 @@ if "ipykernel" not in sys.modules:  # scripts and the CLI draw off-screen; noteb
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .data import IMAGENET_MEAN, IMAGENET_STD, build_dataset  # noqa: E402
-from .layouts import Layout  # noqa: E402
+from ..data import IMAGENET_MEAN, IMAGENET_STD, build_dataset  # noqa: E402
+from ..layouts import Layout  # noqa: E402
 
 LEFT, RIGHT, MIDDLE = "#33dd33", "#ff9922", "#ffffff"
 
@@ -172,7 +172,7 @@ def _plot_augment_draws(axes, dataset, track: str, n: int = 20000) -> None:
 # ================================================================================ study figures
 # Figures of results: training curves, DWA weights, bars with CIs, the radius ablation and the
 # attention (segmentation) maps. The estimates they draw are duck-typed: any object with mean, lo,
-# hi, n (and optionally values) attributes, e.g. sgpose_lib.report.Estimate; None = no run.
+# hi, n (and optionally values) attributes, e.g. sgpose_lib.report.study.Estimate; None = no run.
 GROUP_COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3")
 
 
@@ -471,9 +471,9 @@ def plot_attention_maps(sg_model, dataset, cfg, indices=None, n_images: int = 4,
 
     import torch
 
-    from .evaluate import predict
-    from .geometry import affine_points, get_affine_transform
-    from .metrics import PCKH_EXCLUDED
+    from ..engine.evaluate import predict
+    from ..geometry import affine_points, get_affine_transform
+    from ..metrics import PCKH_EXCLUDED
 
     layout = dataset.layout
     if indices is None:

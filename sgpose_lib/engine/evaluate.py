@@ -22,14 +22,15 @@ from pycocotools.coco import COCO
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ..config import Config
+from ..decode import average_flip, decode_heatmaps
+from ..errors import ConfigError
+from ..geometry import PIXEL_STD
+from ..layouts import Layout
+from ..metrics import coco_keypoint_metrics, oks_nms, person_oks, pckh, rescore
+from ..model.fuse import prepare_for_inference
 from .checkpoint_io import atomic_write_text, folder_lock, json_safe, require_folder_path
-from .config import Config
-from .decode import average_flip, decode_heatmaps
-from .errors import ConfigError
-from .geometry import PIXEL_STD
-from .layouts import Layout
-from .metrics import coco_keypoint_metrics, oks_nms, person_oks, pckh, rescore
-from .model.fuse import prepare_for_inference
+from .runtime import resolve_device
 
 # unit of each key family of a track's metrics: MPII track, every key (joint groups, Mean,
 # Mean@0.1) is a PCKh in percent (0-100); COCO track, AP* and body_AP* (AP family), AR* and
@@ -203,9 +204,8 @@ def load_checkpoint_model(checkpoint: str | Path, fused: bool = True):
     (model.fuse.prepare_for_inference; outputs equal to the eager model's up to float rounding,
     1.3-1.4x faster on CPU); False: the plain eager model."""
     from .checkpoint_io import load_checkpoint, load_model_state
-    from .config import config_from_dict
-    from .model import build_model
-    from .train import resolve_device
+    from ..config import config_from_dict
+    from ..model import build_model
 
     ckpt = load_checkpoint(checkpoint)
     cfg = config_from_dict(ckpt["config"], f"{checkpoint}: config")
@@ -233,7 +233,7 @@ def evaluate_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = Non
     while in use) writes metrics.json and the COCO results there; the files of an earlier
     evaluation are removed first, so an interrupted evaluation leaves none. `progress`: a tqdm
     bar over the batches. `fused`: the BN-folded inference path (see load_checkpoint_model)."""
-    from .data import build_dataset
+    from ..data import build_dataset
 
     if out_dir is not None:
         require_folder_path(out_dir)
@@ -293,8 +293,8 @@ def reference_baselines(cfg: Config, out_dir: str | Path, fused: bool = True) ->
     """Metrics of an untrained model (seeded official init; `fused`: through the BN-folded
     inference path) and of the mean-pose predictor on the validation split of each track, written to out_dir/<track>.json (atomically, with the
     metrics' `units`, NaN as null) while holding the folder's lock."""
-    from .data import build_dataset
-    from .model import build_model
+    from ..data import build_dataset
+    from ..model import build_model
 
     device = torch.device("cpu")
     summary = {}

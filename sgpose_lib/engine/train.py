@@ -25,7 +25,6 @@ import math
 import os
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,15 +33,16 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
+from ..config import Config
+from ..data import build_dataset
+from ..errors import ConfigError, TrainingError
+from ..losses import DynamicWeightAverage, joints_mse_loss, seg_bce_loss, total_loss
+from ..model import build_model
 from .checkpoint_io import (atomic_save, atomic_write_text, check_writable, folder_lock,
                             load_checkpoint, load_model_state)
-from .config import Config
-from .data import build_dataset
-from .errors import ConfigError, TrainingError
 from .evaluate import evaluate_dataset, primary_metric
-from .losses import DynamicWeightAverage, joints_mse_loss, seg_bce_loss, total_loss
-from .model import build_model
 from .provenance import environment
+from .runtime import Dist, init_distributed, resolve_device, to_device
 
 
 def lr_at(epoch: int, cfg: Config) -> float:
@@ -52,47 +52,6 @@ def lr_at(epoch: int, cfg: Config) -> float:
     code steps its scheduler at epoch start and so decays one epoch earlier)."""
     t = cfg.train
     return t.lr * t.lr_factor ** sum(epoch >= m for m in t.lr_steps)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device: 'cuda' requested but no CUDA device is available")
-    return torch.device(name)
-
-
-@dataclass
-class Dist:
-    """Process-group facts; world_size 1 without torchrun."""
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device_name: str) -> Dist:
-    """Join the process group that torchrun describes in the environment (no-op otherwise)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return Dist()
-    if not dist.is_initialized():
-        backend = "nccl" if device_name != "cpu" and torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available() and device_name != "cpu":
-        torch.cuda.set_device(local)
-    return Dist(dist.get_rank(), dist.get_world_size(), local)
-
-
-def to_device(batch: dict, device: torch.device, channels_last: bool = False) -> dict:
-    out = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-    if channels_last:
-        out["image"] = out["image"].contiguous(memory_format=torch.channels_last)
-    return out
 
 
 def train_step(model, batch: dict, optimizer, dwa: DynamicWeightAverage, cfg: Config,

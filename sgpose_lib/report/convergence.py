@@ -18,10 +18,10 @@ from typing import Mapping
 import pandas as pd
 import yaml
 
-from .config import Config, ConfigError, load_config
+from ..config import Config, ConfigError, load_config
 from .curves import (CURVE_METRICS, PLATEAU_TOL, CurveRun, curve_figure, curve_frame,
                      curve_markdown, per_epoch, plateau, read_curve, validated)
-from .report import Estimate, fmt_estimate, fmt_p
+from .study import Estimate, fmt_estimate, fmt_p
 
 PAPER_EPOCHS, PAPER_MILESTONES = 210, (170, 200)
 BUDGETS = (5, 10, 15, 30, 45, 60, 90, 120)   # matched budgets (epochs) shown when validated

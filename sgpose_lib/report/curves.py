@@ -22,7 +22,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .report import Estimate, fmt_estimate, fmt_p, paired_difference, summarize
+from .study import Estimate, fmt_estimate, fmt_p, paired_difference, summarize
 
 # per track: (column of epochs.csv, label, factor to percent)
 CURVE_METRICS: dict[str, tuple[tuple[str, str, float], ...]] = {
@@ -209,7 +209,7 @@ def study_curves(study, out_dir: str | Path, figures: bool = True) -> tuple[str,
                 **{f"final_{k}": (last[k].to_dict() if last[k] is not None else None)
                    for k in ("baseline", "sg", "diff")}}
     if figures and tables:
-        from .report import figure_title
+        from .study import figure_title
         curve_figure(tables, labels, figure_title(study, "Learning curves, baseline vs SG"),
                      Path(out_dir) / "figures" / "study" / "learning_curves.png")
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -12,7 +12,7 @@ from typing import Iterator
 
 import torch
 
-from .errors import CheckpointError, SgposeError
+from ..errors import CheckpointError, SgposeError
 
 
 def atomic_save(obj, path: str | Path) -> None:

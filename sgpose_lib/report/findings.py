@@ -29,7 +29,7 @@ import pandas as pd
 
 from .convergence import verdict_markdown
 from .curves import study_curves
-from .report import (NO_RUN, PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3, Estimate, Study, Table,
+from .study import (NO_RUN, PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3, Estimate, Study, Table,
                      _write, bootstrap_ci, fmt_estimate, fmt_n, summarize)
 
 CONDITIONS = ("original", "blur", "clutter", "grey")
@@ -214,7 +214,7 @@ def robustness_figures(study: Study, perturbed_root: Path, folder: Path) -> list
     robustness_conditions.png (the same images under each condition, both models' predictions)."""
     import matplotlib.pyplot as plt
 
-    from .robustness import load_condition_results, plot_conditions, read_manifest
+    from ..analysis.robustness import load_condition_results, plot_conditions, read_manifest
 
     groups = {"HRNet baseline": (study.baseline, None),
               f"SG-HRNet r={study.sg_radius:g}": (study.sg, study.sg_radius)}
@@ -462,8 +462,8 @@ def ablation_table(ablation_params: str | Path = "ablations/params.yaml",
 
     import yaml
 
-    from .errors import ConfigError
-    from .report import fmt_p, group_values, load_study, paired_difference
+    from ..errors import ConfigError
+    from .study import fmt_p, group_values, load_study, paired_difference
     study = load_study(params, runs_dir)
     try:
         matrix = (yaml.safe_load(Path(ablation_params).read_text()) or {}).get("ablation_runs") or {}

@@ -32,8 +32,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from .checkpoint_io import atomic_write_text, json_safe
-from .errors import ConfigError, DataError
+from ..engine.checkpoint_io import atomic_write_text, json_safe
+from ..errors import ConfigError, DataError
 
 CONDITIONS = ("original", "blur", "clutter", "grey")
 DILATION_PX = 5            # person-mask dilation radius, image pixels
@@ -188,8 +188,8 @@ def build_perturbed_sets(val_ann: Path, image_root: Path, out_root: Path, seed: 
     blur sigma fraction and, per image, id, file name, size and `mask_fraction` (share of the
     image's pixels inside the dilated mask). DataError naming the file for a missing annotation
     file or image, or a person annotation without segmentation."""
-    from .data.coco import make_coco, read_coco_json
-    from .viz import restricted_licences
+    from ..data.coco import make_coco, read_coco_json
+    from ..report.viz import restricted_licences
 
     val_ann, image_root, out_root = Path(val_ann), Path(image_root), Path(out_root)
     data = read_coco_json(val_ann)
@@ -239,7 +239,7 @@ def build_perturbed_sets(val_ann: Path, image_root: Path, out_root: Path, seed: 
 
 def read_manifest(perturbed_root: Path) -> dict:
     """The manifest.json of a folder written by `build_perturbed_sets`; DataError if missing."""
-    from .data.records import read_json
+    from ..data.records import read_json
     manifest = read_json(Path(perturbed_root) / "manifest.json", "perturbed-set manifest")
     if not isinstance(manifest, dict) or "images" not in manifest:
         raise DataError(f"{perturbed_root}/manifest.json: not a perturbed-set manifest")
@@ -261,9 +261,9 @@ def evaluate_conditions(checkpoint: Path, perturbed_root: Path, out_dir: Path,
     the caller has them already (its cfg is not changed)."""
     import copy
 
-    from .data import build_dataset
-    from .data.records import require_dir
-    from .evaluate import dataset_person_oks, load_checkpoint_model, predict, score_predictions
+    from ..data import build_dataset
+    from ..data.records import require_dir
+    from ..engine.evaluate import dataset_person_oks, load_checkpoint_model, predict, score_predictions
 
     perturbed_root, out = Path(perturbed_root), Path(out_dir)
     read_manifest(perturbed_root)
@@ -303,7 +303,7 @@ def evaluate_conditions(checkpoint: Path, perturbed_root: Path, out_dir: Path,
 def load_condition_results(robustness_dir: Path) -> dict[str, list[dict]]:
     """{condition: COCO keypoint results} of the keypoints_results.json files that
     `evaluate_conditions` wrote under `robustness_dir/<condition>/`."""
-    from .data.records import read_json
+    from ..data.records import read_json
     return {c: read_json(Path(robustness_dir) / c / "keypoints_results.json", "results file")
             for c in CONDITIONS}
 
@@ -318,8 +318,8 @@ def plot_conditions(perturbed_root: Path, predictions: dict[str, dict[str, list[
     with score <= `min_score` left out (all drawn when None). Default images: `n_images` spread
     over those the manifest marks figure-safe (licence allows derivatives). Saved to `out_png`
     if given; returns the figure."""
-    from .layouts import COCO17
-    from .viz import plt
+    from ..layouts import COCO17
+    from ..report.viz import plt
 
     perturbed_root = Path(perturbed_root)
     manifest = read_manifest(perturbed_root)

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import DEFAULT_VARIANTS, read_params
+from ..config import DEFAULT_VARIANTS, read_params
 
 # ------------------------------------------------------------------------------ the paper's numbers
 PAPER_CITATION = ("Tang J., Lu J., Zhang X., Zhao F. (2024). Segmentation Guided Attention "
@@ -296,7 +296,7 @@ def model_complexity(preset: str, sgm_sites: tuple = (), num_joints: int = 17,
     device: shapes only, no weights, so even W32 costs about a second."""
     import torch
 
-    from .model import PRESETS, PoseHighResolutionNet, count_macs, count_parameters
+    from ..model import PRESETS, PoseHighResolutionNet, count_macs, count_parameters
 
     with torch.device("meta"):
         model = PoseHighResolutionNet(PRESETS[preset], num_joints, tuple(sgm_sites))
@@ -784,7 +784,7 @@ def build_report(params_path: str | Path = "params.yaml", runs_dir: str | Path =
                  n_resamples: int = 10_000, seed: int = 0,
                  perturbed_root: str | Path | None = "data/perturbed") -> dict:
     """Write the study tables (<out>/tables) and figures (<out>/figures/study), the robustness and
-    attention tables and <out>/README.md (sgpose_lib.findings; `perturbed_root`: the background-swap
+    attention tables and <out>/README.md (sgpose_lib.report.findings; `perturbed_root`: the background-swap
     images for the figure); return the headline numbers (also in <out>/tables/summary.json)."""
     from .findings import build_findings
     study = load_study(params_path, runs_dir, sg_radius=float(sg_radius),
@@ -920,9 +920,9 @@ def study_figures(study: Study, folder: str | Path) -> list[Path]:
 # --------------------------------------------------------------------- attention maps, one call
 def load_run_model(run_dir: str | Path, device: str = "cpu"):
     """(model in eval mode, Config) of a run folder (runs/<name> or its train/ folder)."""
-    from .checkpoint_io import load_checkpoint
-    from .config import config_from_dict
-    from .model import build_model
+    from ..engine.checkpoint_io import load_checkpoint
+    from ..config import config_from_dict
+    from ..model import build_model
 
     run_dir = Path(run_dir)
     ckpt_path = run_dir / "last.pt"
@@ -944,7 +944,7 @@ def attention_figure(runs_dir: str | Path = "runs", baseline_run: str | None = "
     """Load the two runs' checkpoints and the SG run's validation set, and draw
     `viz.plot_attention_maps` (baseline optional: None or a missing run shows SG only)."""
     from . import viz
-    from .data import build_dataset
+    from ..data import build_dataset
 
     sg_model, cfg = load_run_model(Path(runs_dir) / sg_run)
     base_model = None

@@ -28,11 +28,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .checkpoint_io import atomic_write_text, json_safe
-from .config import SGM_SITES
-from .errors import CheckpointError, DataError
-from .geometry import affine_points, get_affine_transform
-from .targets import disc_map, joint_centers
+from ..engine.checkpoint_io import atomic_write_text, json_safe
+from ..config import SGM_SITES
+from ..errors import CheckpointError, DataError
+from ..geometry import affine_points, get_affine_transform
+from ..targets import disc_map, joint_centers
 
 BCE_EPS = 1e-6
 IOU_THRESHOLD = 0.5
@@ -173,8 +173,8 @@ def attention_statistics(checkpoint: Path, out_json: Path | None = None,
     them already (its cfg is not changed)."""
     import copy
 
-    from .data import build_dataset
-    from .evaluate import load_checkpoint_model, predict
+    from ..data import build_dataset
+    from ..engine.evaluate import load_checkpoint_model, predict
 
     model, cfg, device = loaded or load_checkpoint_model(checkpoint)
     cfg = copy.deepcopy(cfg)
