@@ -164,7 +164,7 @@ def cmd_evaluate(args) -> None:
 def cmd_baselines(args) -> None:
     from .engine.checkpoint_io import json_safe
     from .config import load_config
-    from .engine.evaluate import reference_baselines
+    from .engine.baselines import reference_baselines
     summary = reference_baselines(load_config(args.profile, args.params), args.out,
                                   fused=not args.no_fuse)
     print(json.dumps(json_safe(summary), indent=2))
@@ -214,7 +214,7 @@ def cmd_attention_stats(args) -> None:
 
 def cmd_analyze(args) -> None:
     from .engine.checkpoint_io import atomic_write_text, folder_lock
-    from .engine.evaluate import load_checkpoint_model
+    from .engine.inference import load_checkpoint_model
     loaded = load_checkpoint_model(args.checkpoint, fused=not args.no_fuse)  # once, for both
     with folder_lock(args.out) as out:
         (out / "analysis.json").unlink(missing_ok=True)  # written last: a complete analysis

@@ -21,7 +21,8 @@ from sgpose_lib.config import apply_overrides, load_config, settable_keys
 from sgpose_lib.data import build_dataset
 from sgpose_lib.data.coco import load_coco, load_detections
 from sgpose_lib.errors import DataError, SgposeError
-from sgpose_lib.engine.evaluate import evaluate_checkpoint, load_checkpoint_model, predict
+from sgpose_lib.engine.evaluate import evaluate_checkpoint
+from sgpose_lib.engine.inference import load_checkpoint_model, predict
 from sgpose_lib.model import build_model
 
 ROOT = Path(__file__).resolve().parents[1]

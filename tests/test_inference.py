@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from sgpose_lib.data import build_dataset
-from sgpose_lib.engine.evaluate import evaluate_checkpoint, load_checkpoint_model
+from sgpose_lib.engine.evaluate import evaluate_checkpoint
+from sgpose_lib.engine.inference import load_checkpoint_model
 from sgpose_lib.engine.train import train
 
 

@@ -169,12 +169,12 @@ def attention_statistics(checkpoint: Path, out_json: Path | None = None,
     docstring). Returns {site: {statistic: mean}, 'n': samples, 'n_disc', 'n_mask', 'track',
     'sites', 'heatmap_size' (width, height), 'radius' (heatmap pixels), 'mask'}; also written
     to `out_json` if given. CheckpointError for a model without SGM sites. `loaded`: the
-    checkpoint's (model, cfg, device) from `evaluate.load_checkpoint_model`, when the caller has
+    checkpoint's (model, cfg, device) from `inference.load_checkpoint_model`, when the caller has
     them already (its cfg is not changed)."""
     import copy
 
     from ..data import build_dataset
-    from ..engine.evaluate import load_checkpoint_model, predict
+    from ..engine.inference import load_checkpoint_model, predict
 
     model, cfg, device = loaded or load_checkpoint_model(checkpoint)
     cfg = copy.deepcopy(cfg)

@@ -257,13 +257,14 @@ def evaluate_conditions(checkpoint: Path, perturbed_root: Path, out_dir: Path,
     in the order of the split's records (the same persons, identified by "ann_ids", in every
     condition, so conditions can be compared pairwise). Each condition's metrics.json and
     keypoints_results.json go to `out_dir/<condition>/`. One model pass per condition.
-    `loaded`: the checkpoint's (model, cfg, device) from `evaluate.load_checkpoint_model`, when
+    `loaded`: the checkpoint's (model, cfg, device) from `inference.load_checkpoint_model`, when
     the caller has them already (its cfg is not changed)."""
     import copy
 
     from ..data import build_dataset
     from ..data.records import require_dir
-    from ..engine.evaluate import dataset_person_oks, load_checkpoint_model, predict, score_predictions
+    from ..engine.evaluate import dataset_person_oks, score_predictions
+    from ..engine.inference import load_checkpoint_model, predict
 
     perturbed_root, out = Path(perturbed_root), Path(out_dir)
     read_manifest(perturbed_root)

@@ -19,18 +19,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from pycocotools.coco import COCO
-from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from ..config import Config
-from ..decode import average_flip, decode_heatmaps
+from ..data import build_dataset
 from ..errors import ConfigError
 from ..geometry import PIXEL_STD
 from ..layouts import Layout
 from ..metrics import coco_keypoint_metrics, oks_nms, person_oks, pckh, rescore
-from ..model.fuse import prepare_for_inference
 from .checkpoint_io import atomic_write_text, folder_lock, json_safe, require_folder_path
-from .runtime import resolve_device
+from .inference import load_checkpoint_model, predict
 
 # unit of each key family of a track's metrics: MPII track, every key (joint groups, Mean,
 # Mean@0.1) is a PCKh in percent (0-100); COCO track, AP* and body_AP* (AP family), AR* and
@@ -46,42 +43,6 @@ EVAL_FILES = ("metrics.json", "keypoints_results.json")  # what `evaluate_checkp
 def primary_metric(metrics: dict, track: str) -> float:
     """The number a run is ranked by: PCKh@0.5 Mean (MPII) or AP (COCO)."""
     return float(metrics["Mean"] if track == "mpii" else metrics["AP"])
-
-
-@torch.inference_mode()
-def predict(model, dataset, cfg: Config, device: torch.device, flip: bool | None = None,
-            keep_seg: bool = False, progress: bool = False) -> dict[str, np.ndarray]:
-    """Keypoints of every sample in image pixels: preds (N, K, 2), maxvals (N, K), plus the
-    sample metadata (center, scale, image_id, score, joints, headsize) and, with `keep_seg`,
-    the sigmoid of each SGM map (N, S, h, w). `progress`: a tqdm bar over the batches on
-    stderr (off by default, so that notebooks and tests stay quiet)."""
-    flip = cfg.eval.flip_test if flip is None else flip
-    was_training = model.training
-    model.eval()
-    loader = DataLoader(dataset, batch_size=cfg.eval.batch_size, shuffle=False,
-                        num_workers=cfg.data.workers)
-    flip_index = dataset.layout.flip_index()
-    out: dict[str, list] = defaultdict(list)
-    batches = tqdm(loader, desc="evaluate", unit="batch", leave=False, disable=not progress,
-                   dynamic_ncols=True)
-    for batch in batches:
-        images = batch["image"].to(device)
-        if cfg.train.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        heatmaps, seg = model(images)
-        if flip:
-            flipped, _ = model(images.flip(3))
-            heatmaps = average_flip(heatmaps, flipped, flip_index, cfg.eval.shift_heatmap)
-        preds, maxvals = decode_heatmaps(heatmaps.float().cpu().numpy(),
-                                         batch["center"].numpy(), batch["scale"].numpy())
-        out["preds"].append(preds)
-        out["maxvals"].append(maxvals.reshape(len(preds), -1))
-        for key in ("center", "scale", "image_id", "score", "joints", "headsize"):
-            out[key].append(batch[key].numpy())
-        if keep_seg and seg:
-            out["seg"].append(torch.sigmoid(torch.cat(seg, 1)).float().cpu().numpy())
-    model.train(was_training)
-    return {k: np.concatenate(v) for k, v in out.items()}
 
 
 def coco_results(pred: dict, layout: Layout, in_vis_thre: float, oks_thre: float) -> list[dict]:
@@ -197,31 +158,6 @@ def _load_coco_quiet(path: Path) -> COCO:
     return _COCO_CACHE[key]
 
 
-def load_checkpoint_model(checkpoint: str | Path, fused: bool = True):
-    """(model in eval mode on its device, Config, device) of a training checkpoint: the run's
-    config, no pretrained weights loaded (the checkpoint holds them all), strict weight loading.
-    `fused` (default): the inference path, BN folded into the convs and channels_last weights
-    (model.fuse.prepare_for_inference; outputs equal to the eager model's up to float rounding,
-    1.3-1.4x faster on CPU); False: the plain eager model."""
-    from .checkpoint_io import load_checkpoint, load_model_state
-    from ..config import config_from_dict
-    from ..model import build_model
-
-    ckpt = load_checkpoint(checkpoint)
-    cfg = config_from_dict(ckpt["config"], f"{checkpoint}: config")
-    cfg.model.pretrained = ""
-    device = resolve_device(cfg.train.device)
-    model = build_model(cfg.model)
-    load_model_state(model, ckpt["model"], checkpoint)
-    model.to(device)
-    if fused:
-        model = prepare_for_inference(model, channels_last=True, fuse_bn=True)
-        cfg.train.channels_last = True   # inputs in the weights' memory order
-    elif cfg.train.channels_last:
-        model.to(memory_format=torch.channels_last)
-    return model.eval(), cfg, device
-
-
 def evaluate_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = None,
                         boxes: str = "gt", flip: bool = True, val_ann: str | None = None,
                         image_root: str | None = None, workers: int | None = None,
@@ -233,8 +169,6 @@ def evaluate_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = Non
     while in use) writes metrics.json and the COCO results there; the files of an earlier
     evaluation are removed first, so an interrupted evaluation leaves none. `progress`: a tqdm
     bar over the batches. `fused`: the BN-folded inference path (see load_checkpoint_model)."""
-    from ..data import build_dataset
-
     if out_dir is not None:
         require_folder_path(out_dir)
     model, cfg, device = load_checkpoint_model(checkpoint, fused)
@@ -266,50 +200,3 @@ def _check_boxes(boxes: str, track: str, checkpoint: str | Path) -> None:
         raise ConfigError(f"{checkpoint}: an MPII-track checkpoint; detector boxes ({boxes}) "
                           "apply to the COCO track only (MPII has no detector boxes: it is scored "
                           "on the annotated person centre and scale), so leave out --boxes")
-
-
-def mean_pose_predictions(train_set, val_set) -> dict[str, np.ndarray]:
-    """The 'mean pose' predictor: the average training pose, in box-normalised coordinates,
-    placed in every validation box (a floor any trained model must clear)."""
-    def normalised(records):
-        joints = np.stack([r.joints for r in records])
-        center = np.stack([r.center for r in records])[:, None]
-        size = np.stack([r.scale for r in records])[:, None] * PIXEL_STD
-        return (joints[..., :2] - center) / size, joints[..., 2] > 0, center, size
-
-    xy, vis, _, _ = normalised(train_set.records)
-    mean = (xy * vis[..., None]).sum(0) / np.maximum(vis.sum(0), 1)[:, None]
-    _, _, center, size = normalised(val_set.records)
-    n = len(val_set.records)
-    return {"preds": center + mean[None] * size, "maxvals": np.ones((n, mean.shape[0])),
-            "center": center[:, 0], "scale": size[:, 0] / PIXEL_STD,
-            "image_id": np.array([r.image_id for r in val_set.records]),
-            "score": np.array([r.score for r in val_set.records], dtype=np.float64),
-            "joints": np.stack([r.joints for r in val_set.records]),
-            "headsize": np.array([r.headsize for r in val_set.records], dtype=np.float64)}
-
-
-def reference_baselines(cfg: Config, out_dir: str | Path, fused: bool = True) -> dict:
-    """Metrics of an untrained model (seeded official init; `fused`: through the BN-folded
-    inference path) and of the mean-pose predictor on the validation split of each track, written to out_dir/<track>.json (atomically, with the
-    metrics' `units`, NaN as null) while holding the folder's lock."""
-    from ..data import build_dataset
-    from ..model import build_model
-
-    device = torch.device("cpu")
-    summary = {}
-    with folder_lock(out_dir) as out:
-        for track in ("mpii", "coco"):
-            tcfg = cfg.with_run(track=track, variant="baseline")
-            train_set, val_set = build_dataset(tcfg, "train"), build_dataset(tcfg, "val")
-            torch.manual_seed(tcfg.train.seed)
-            model = build_model(tcfg.model).eval()
-            if fused:
-                model = prepare_for_inference(model, channels_last=True, fuse_bn=True)
-                tcfg.train.channels_last = True
-            untrained = evaluate_dataset(model, val_set, tcfg, device)
-            mean_pose = score_predictions(mean_pose_predictions(train_set, val_set), val_set, tcfg)
-            summary[track] = {"untrained": untrained, "mean_pose": mean_pose}
-            document = {**summary[track], "units": METRIC_UNITS[track]}
-            atomic_write_text(out / f"{track}.json", json.dumps(json_safe(document), indent=2))
-    return summary

@@ -22,7 +22,6 @@ import csv
 import io
 import json
 import math
-import os
 import time
 from contextlib import nullcontext
 from pathlib import Path

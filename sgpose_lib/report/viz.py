@@ -471,7 +471,7 @@ def plot_attention_maps(sg_model, dataset, cfg, indices=None, n_images: int = 4,
 
     import torch
 
-    from ..engine.evaluate import predict
+    from ..engine.inference import predict
     from ..geometry import affine_points, get_affine_transform
     from ..metrics import PCKH_EXCLUDED
 
