@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from sgpose_lib.config import Config, load_config
-from sgpose_lib.report.viz import plot_augmented_samples
+from sgpose_lib.report.samples import plot_augmented_samples
 
 
 def main(argv=None) -> int:

@@ -171,7 +171,8 @@ def cmd_baselines(args) -> None:
 
 
 def cmd_report(args) -> None:
-    from .report.study import build_report, update_readme, write_results_section
+    from .report.page import build_report
+    from .report.readme import update_readme, write_results_section
     summary = build_report(args.params, args.runs, args.out)
     if args.readme:
         update_readme(args.readme, write_results_section(summary, args.params, args.runs, args.out))
@@ -240,7 +241,7 @@ def _analyze(checkpoint: Path, perturbed: Path, out: Path, loaded: tuple) -> dic
 
 
 def cmd_ablations(args) -> None:
-    from .report.findings import ablation_table
+    from .report.ablations import ablation_table
     summary = ablation_table(args.ablation_params, args.ablation_runs, args.params, args.runs, args.out)
     print(json.dumps({k: (v["mean"] or {}).get("mean") for k, v in summary.items()}, indent=2))
 

@@ -10,7 +10,7 @@ import pytest
 from sgpose_lib.report.convergence import _trend, paper_milestones, read_params, run_config
 from sgpose_lib.report.curves import CurveRun, per_epoch, plateau, validated
 from sgpose_lib.errors import ConfigError
-from sgpose_lib.report.study import Estimate
+from sgpose_lib.report.stats import Estimate
 
 
 def test_paper_milestones_keep_the_fractions_170_200_of_210():

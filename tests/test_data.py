@@ -510,7 +510,7 @@ def test_missing_image_eval_raises_train_skips_with_one_warning(tmp_path):
 
 
 def test_augmented_samples_figure(prepared, tmp_path):
-    from sgpose_lib.report.viz import plot_augmented_samples
+    from sgpose_lib.report.samples import plot_augmented_samples
 
     cfg = make_cfg(prepared, "mpii")
     out = plot_augmented_samples(cfg, tmp_path / "aug.png", n=2)

@@ -9,9 +9,10 @@ import pytest
 import yaml
 
 from sgpose_lib.config import load_config
-from sgpose_lib.report.findings import (_verdict, ablation_table, attention_table, discussion,
-                                 robustness_table)
-from sgpose_lib.report.study import load_study
+from sgpose_lib.report.ablations import ablation_table
+from sgpose_lib.report.discussion import _verdict, discussion
+from sgpose_lib.report.findings import attention_table, robustness_table
+from sgpose_lib.report.runs import load_study
 
 PROJECT_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 # per-person OKS (4 persons) under each condition

@@ -11,12 +11,14 @@ import pytest
 import torch
 import yaml
 
-from sgpose_lib.report import study as report
-from sgpose_lib.report import viz
 from sgpose_lib.config import load_config
 from sgpose_lib.layouts import MPII16
-from sgpose_lib.report.study import (NO_RUN, PAPER_TABLE1, PAPER_TABLE3, bootstrap_ci, build_report,
-                               paired_difference, update_readme, write_results_section)
+from sgpose_lib.report import viz
+from sgpose_lib.report.attention_maps import plot_attention_maps
+from sgpose_lib.report.page import build_report
+from sgpose_lib.report.paper import PAPER_TABLE1, PAPER_TABLE3, PCKH_COLUMNS
+from sgpose_lib.report.readme import update_readme, write_results_section
+from sgpose_lib.report.stats import NO_RUN, bootstrap_ci, paired_difference
 
 PROJECT_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 GROUPS = ("Head", "Sho", "Elb", "Wri", "Hip", "Kne", "Ank")
@@ -143,7 +145,7 @@ def test_table1_paper_rows_and_our_means(study):
                           "83.3", "90.3"]
     ours_paper = _row(md, "SG-HRNet (Our) (paper, Table 1)")
     assert ours_paper[2:10] == [f"{PAPER_TABLE1['SG-HRNet (Our)'][c]:.1f}"
-                                for c in report.PCKH_COLUMNS]
+                                for c in PCKH_COLUMNS]
     base = _row(md, "Ours: HRNet baseline")
     assert base[9].startswith("21.0 [")                 # Mean of 20 and 22
     assert base[2].startswith("21.0 [")                 # Head = Mean + 0
@@ -182,7 +184,7 @@ def test_table3_missing_radius_is_dash_never_a_number(study):
     md = (root / "reports" / "tables" / "table3_radius.md").read_text()
     for r in (3, 5, 9):
         paper = _row(md, f"r={r} (paper, Table 3)")
-        assert paper[:8] == [f"{PAPER_TABLE3[r][c]:.1f}" for c in report.PCKH_COLUMNS]
+        assert paper[:8] == [f"{PAPER_TABLE3[r][c]:.1f}" for c in PCKH_COLUMNS]
     for r in (3, 9):                                    # listed but missing / not in the matrix
         cells = _row(md, f"Ours: SG-HRNet r={r}")
         assert cells[:8] == [NO_RUN] * 8 and cells[8] == "0"
@@ -281,8 +283,8 @@ def test_plot_attention_maps_columns(tmp_path, one_thread):
     sg = build_model(cfg.model)
     base = build_model(load_config("smoke", PROJECT_PARAMS, track="mpii").model)
     out = tmp_path / "att.png"
-    fig = viz.plot_attention_maps(sg, _FakeVal(), cfg, indices=[0, 1], baseline_model=base,
-                                  out_png=out)
+    fig = plot_attention_maps(sg, _FakeVal(), cfg, indices=[0, 1], baseline_model=base,
+                              out_png=out)
     titles = [ax.get_title() for ax in fig.axes[:8]]
     assert titles[:6] == ["input crop", "ground-truth disc (r=5)", "SG map: stage2",
                           "SG map: stage3", "SG map: stage4", "SG map: final"]

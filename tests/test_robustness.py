@@ -18,7 +18,8 @@ from sgpose_lib.errors import CheckpointError, DataError
 from sgpose_lib.metrics import COCO_SIGMAS
 from sgpose_lib.metrics import person_oks
 from sgpose_lib.analysis.robustness import (CONDITIONS, DILATION_PX, build_perturbed_sets,
-                                   evaluate_conditions, plot_conditions)
+                                   evaluate_conditions)
+from sgpose_lib.report.figures import plot_conditions
 
 ROOT = Path(__file__).resolve().parents[1]
 # pycocotools 2.0 decoding masks under numpy 2 (not ours)

@@ -22,23 +22,34 @@ it (`n_disc`, `n_mask` say how many count).
 """
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..engine.checkpoint_io import atomic_write_text, json_safe
 from ..config import SGM_SITES
+from ..data import build_dataset
+from ..engine.checkpoint_io import atomic_write_text, json_safe
+from ..engine.inference import load_checkpoint_model, predict
 from ..errors import CheckpointError, DataError
 from ..geometry import affine_points, get_affine_transform
 from ..targets import disc_map, joint_centers
+from .robustness import person_category_ids, union_person_mask
 
 BCE_EPS = 1e-6
 IOU_THRESHOLD = 0.5
 
 
 # --------------------------------------------------------------------------- numeric functions
+def sgm_map_sites(sgm_sites: Sequence[str]) -> list[str]:
+    """The sites of a model's SGM maps in the order the model returns them (its forward order,
+    `config.SGM_SITES`), whatever the order of `sgm_sites` in the config."""
+    return [s for s in SGM_SITES if s in sgm_sites]
+
+
 def mass_share(maps: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """(N,) share of each (H, W) map's mass inside the (H, W) mask: sum(map * mask) / sum(map)
     over (N, H, W) arrays (0 for an all-zero map)."""
@@ -135,8 +146,6 @@ def person_masks(dataset, all_persons: bool = False) -> np.ndarray:
     mask, or with `all_persons` the union of every person annotation of its image (crowd
     included), warped with get_affine_transform(center, scale, 0, heatmap_size) (nearest).
     DataError when a record has no annotation id or its annotation no segmentation."""
-    from .robustness import person_category_ids, union_person_mask
-
     coco = dataset.coco
     if coco is None:
         raise DataError(f"{dataset.ann_file}: person masks need a COCO-format annotation file")
@@ -171,15 +180,10 @@ def attention_statistics(checkpoint: Path, out_json: Path | None = None,
     to `out_json` if given. CheckpointError for a model without SGM sites. `loaded`: the
     checkpoint's (model, cfg, device) from `inference.load_checkpoint_model`, when the caller has
     them already (its cfg is not changed)."""
-    import copy
-
-    from ..data import build_dataset
-    from ..engine.inference import load_checkpoint_model, predict
-
     model, cfg, device = loaded or load_checkpoint_model(checkpoint)
     cfg = copy.deepcopy(cfg)
     cfg.data.workers = min(cfg.data.workers, 1)
-    sites = [s for s in SGM_SITES if s in cfg.model.sgm_sites]  # the model's order of maps
+    sites = sgm_map_sites(cfg.model.sgm_sites)
     if not sites:
         raise CheckpointError(f"{checkpoint}: a model without SGM (model.sgm_sites is empty) "
                               "has no attention maps")

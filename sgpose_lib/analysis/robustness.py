@@ -21,10 +21,12 @@ paired, continuous per-person OKS (`person_oks`), which moves even when the AP o
 is near 0.
 
 The perturbed images are derivatives of the COCO images: keep them local (some are NoDerivs);
-`plot_conditions` only shows images whose licence allows derivatives by default.
+the manifest marks each image `figure_safe` (its licence allows derivatives), and the report's
+figure shows only those.
 """
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Sequence
@@ -32,7 +34,13 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from ..data import build_dataset
+from ..data.coco import make_coco, read_coco_json
+from ..data.licences import restricted_licences
+from ..data.records import read_json, require_dir
 from ..engine.checkpoint_io import atomic_write_text, json_safe
+from ..engine.evaluate import dataset_person_oks, score_predictions
+from ..engine.inference import load_checkpoint_model, predict
 from ..errors import ConfigError, DataError
 
 CONDITIONS = ("original", "blur", "clutter", "grey")
@@ -40,7 +48,7 @@ DILATION_PX = 5            # person-mask dilation radius, image pixels
 JPEG_QUALITY = 95          # every condition is written through cv2.imencode at this quality
 BLUR_SIGMA_FRAC = 0.02     # blur sigma = 2 % of the image diagonal
 GREY_LEVEL = 128
-_READ_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION  # as the dataset: raw pixels
+READ_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION  # as the dataset: raw pixels
 
 
 # ----------------------------------------------------------------------------- masks and images
@@ -188,9 +196,6 @@ def build_perturbed_sets(val_ann: Path, image_root: Path, out_root: Path, seed: 
     blur sigma fraction and, per image, id, file name, size and `mask_fraction` (share of the
     image's pixels inside the dilated mask). DataError naming the file for a missing annotation
     file or image, or a person annotation without segmentation."""
-    from ..data.coco import make_coco, read_coco_json
-    from ..report.viz import restricted_licences
-
     val_ann, image_root, out_root = Path(val_ann), Path(image_root), Path(out_root)
     data = read_coco_json(val_ann)
     coco = make_coco(data)
@@ -205,7 +210,7 @@ def build_perturbed_sets(val_ann: Path, image_root: Path, out_root: Path, seed: 
         img = coco.imgs[image_id]
         rel = _safe_relative(str(img["file_name"]), str(val_ann))
         src = image_root / rel
-        image = cv2.imread(str(src), _READ_FLAGS) if src.is_file() else None
+        image = cv2.imread(str(src), READ_FLAGS) if src.is_file() else None
         if image is None:
             raise DataError(f"{src}: image missing or unreadable (image id {image_id} of "
                             f"{val_ann})")
@@ -239,7 +244,6 @@ def build_perturbed_sets(val_ann: Path, image_root: Path, out_root: Path, seed: 
 
 def read_manifest(perturbed_root: Path) -> dict:
     """The manifest.json of a folder written by `build_perturbed_sets`; DataError if missing."""
-    from ..data.records import read_json
     manifest = read_json(Path(perturbed_root) / "manifest.json", "perturbed-set manifest")
     if not isinstance(manifest, dict) or "images" not in manifest:
         raise DataError(f"{perturbed_root}/manifest.json: not a perturbed-set manifest")
@@ -259,13 +263,6 @@ def evaluate_conditions(checkpoint: Path, perturbed_root: Path, out_dir: Path,
     keypoints_results.json go to `out_dir/<condition>/`. One model pass per condition.
     `loaded`: the checkpoint's (model, cfg, device) from `inference.load_checkpoint_model`, when
     the caller has them already (its cfg is not changed)."""
-    import copy
-
-    from ..data import build_dataset
-    from ..data.records import require_dir
-    from ..engine.evaluate import dataset_person_oks, score_predictions
-    from ..engine.inference import load_checkpoint_model, predict
-
     perturbed_root, out = Path(perturbed_root), Path(out_dir)
     read_manifest(perturbed_root)
     model, cfg, device = loaded or load_checkpoint_model(checkpoint)
@@ -300,83 +297,9 @@ def evaluate_conditions(checkpoint: Path, perturbed_root: Path, out_dir: Path,
     return summary
 
 
-# ------------------------------------------------------------------------------------- figure
+# ------------------------------------------------------------------------------------ results
 def load_condition_results(robustness_dir: Path) -> dict[str, list[dict]]:
     """{condition: COCO keypoint results} of the keypoints_results.json files that
     `evaluate_conditions` wrote under `robustness_dir/<condition>/`."""
-    from ..data.records import read_json
     return {c: read_json(Path(robustness_dir) / c / "keypoints_results.json", "results file")
             for c in CONDITIONS}
-
-
-def plot_conditions(perturbed_root: Path, predictions: dict[str, dict[str, list[dict]]] | None = None,
-                    image_ids: Sequence[int] | None = None, n_images: int = 3,
-                    out_png: Path | None = None, min_score: float | None = None,
-                    title: str = "Background swaps: persons (dilated masks) kept, background replaced"):
-    """Rows: images; columns: the CONDITIONS of `perturbed_root`, each the whole perturbed image
-    with, if given, the predicted skeletons of every model in `predictions` ({model label:
-    {condition: standard COCO keypoint results, image pixels}}), one colour per model; joints
-    with score <= `min_score` left out (all drawn when None). Default images: `n_images` spread
-    over those the manifest marks figure-safe (licence allows derivatives). Saved to `out_png`
-    if given; returns the figure."""
-    from ..layouts import COCO17
-    from ..report.viz import plt
-
-    perturbed_root = Path(perturbed_root)
-    manifest = read_manifest(perturbed_root)
-    by_id = {e["image_id"]: e for e in manifest["images"]}
-    if image_ids is None:
-        safe = [e["image_id"] for e in manifest["images"] if e.get("figure_safe", True)]
-        if not safe:
-            raise DataError(f"{perturbed_root}: no figure-safe image in the manifest")
-        image_ids = [safe[int(j)] for j in np.unique(np.linspace(0, len(safe) - 1,
-                                                                 n_images).round())]
-    missing = [i for i in image_ids if i not in by_id]
-    if missing:
-        raise DataError(f"{perturbed_root}: image ids not in the manifest: {missing[:5]}")
-    conditions = manifest.get("conditions", list(CONDITIONS))
-    colours = dict(zip(predictions or {}, ("tab:blue", "tab:orange", "tab:green", "tab:red")))
-    fig, axes = plt.subplots(len(image_ids), len(conditions), squeeze=False,
-                             figsize=(2.6 * len(conditions), 2.1 * len(image_ids) + 0.7))
-    for row, image_id in enumerate(image_ids):
-        entry = by_id[image_id]
-        for col, condition in enumerate(conditions):
-            ax = axes[row, col]
-            path = perturbed_root / condition / entry["file_name"]
-            image = cv2.imread(str(path), _READ_FLAGS)
-            if image is None:
-                raise DataError(f"{path}: image missing or unreadable")
-            ax.imshow(image[:, :, ::-1])
-            for label, results in (predictions or {}).items():
-                for res in results.get(condition, []):
-                    if int(res["image_id"]) == image_id:
-                        _draw_pose(ax, np.asarray(res["keypoints"], np.float64).reshape(-1, 3),
-                                   COCO17.skeleton, colours[label], min_score)
-            ax.set_xlim(-0.5, entry["width"] - 0.5)
-            ax.set_ylim(entry["height"] - 0.5, -0.5)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if row == 0:
-                ax.set_title(condition, fontsize=9)
-        axes[row, 0].set_ylabel(f"image {image_id}\nmask {entry['mask_fraction']:.0%}",
-                                fontsize=7)
-    if colours:
-        handles = [plt.Line2D([], [], color=c, lw=2, label=label) for label, c in colours.items()]
-        fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout(rect=(0, 0.05 if colours else 0, 1, 1))
-    if out_png is not None:
-        out_png = Path(out_png)
-        out_png.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out_png, dpi=140)
-    return fig
-
-
-def _draw_pose(ax, kpts: np.ndarray, skeleton, colour: str, min_score: float | None) -> None:
-    """One person's skeleton in one colour; kpts (K, 3) = x, y (image pixels), score."""
-    valid = np.ones(len(kpts), bool) if min_score is None else kpts[:, 2] > min_score
-    for a, b in skeleton:
-        if valid[a] and valid[b]:
-            ax.plot(kpts[[a, b], 0], kpts[[a, b], 1], "-", color=colour, lw=1.1, alpha=0.9)
-    ax.scatter(kpts[valid, 0], kpts[valid, 1], s=6, c=colour, edgecolors="k", linewidths=0.3,
-               zorder=3)

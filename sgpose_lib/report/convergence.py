@@ -18,10 +18,10 @@ from typing import Mapping
 import pandas as pd
 import yaml
 
-from ..config import Config, ConfigError, load_config
+from ..config import TRACKS, Config, ConfigError, load_config
 from .curves import (CURVE_METRICS, PLATEAU_TOL, CurveRun, curve_figure, curve_frame,
                      curve_markdown, per_epoch, plateau, read_curve, validated)
-from .study import Estimate, fmt_estimate, fmt_p
+from .stats import Estimate, fmt_estimate, fmt_p
 
 PAPER_EPOCHS, PAPER_MILESTONES = 210, (170, 200)
 BUDGETS = (5, 10, 15, 30, 45, 60, 90, 120)   # matched budgets (epochs) shown when validated
@@ -222,7 +222,7 @@ def verdict_markdown(summary: Mapping) -> str:
                             len(decided) else "the verdict is about models still improving, "
                             "i.e. at the budget trained, not at convergence."))
     tracks = {k.split("/")[0] for k, c in summary.get("curves", {}).items()}
-    missing = [t for t in ("mpii", "coco") if t not in tracks]
+    missing = [t for t in TRACKS if t not in tracks]
     if missing and lines:
         lines.append(f"- Not yet run: the {', '.join(missing)} track(s) of the convergence matrix.")
     return "\n".join(lines) + "\n" if lines else "No convergence run on disk yet.\n"

@@ -22,7 +22,9 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .study import Estimate, fmt_estimate, fmt_p, paired_difference, summarize
+from .canvas import plt, save_figure
+from .figures import figure_title
+from .stats import Estimate, fmt_estimate, fmt_p, paired_difference, summarize
 
 # per track: (column of epochs.csv, label, factor to percent)
 CURVE_METRICS: dict[str, tuple[tuple[str, str, float], ...]] = {
@@ -164,19 +166,13 @@ def plot_curves(ax_metric, ax_diff, table: pd.DataFrame, label: str,
 def curve_figure(tables: Mapping[str, pd.DataFrame], labels: Mapping[str, str], title: str,
                  out_png: str | Path) -> Path:
     """One row per curve (`tables`: name -> per_epoch table): metric per epoch, SG − baseline."""
-    import matplotlib.pyplot as plt
-
     fig, axes = plt.subplots(len(tables), 2, figsize=(10, 3.2 * len(tables)), squeeze=False,
                              layout="constrained")
     for (name, table), row in zip(tables.items(), axes):
         plot_curves(row[0], row[1], table, labels[name])
         row[0].set_title(name, fontsize=9)
     fig.suptitle(title, fontsize=9)
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=120)
-    plt.close(fig)
-    return out_png
+    return save_figure(fig, out_png, 120)
 
 
 def study_curves(study, out_dir: str | Path, figures: bool = True) -> tuple[str, pd.DataFrame, dict]:
@@ -209,7 +205,6 @@ def study_curves(study, out_dir: str | Path, figures: bool = True) -> tuple[str,
                 **{f"final_{k}": (last[k].to_dict() if last[k] is not None else None)
                    for k in ("baseline", "sg", "diff")}}
     if figures and tables:
-        from .study import figure_title
         curve_figure(tables, labels, figure_title(study, "Learning curves, baseline vs SG"),
                      Path(out_dir) / "figures" / "study" / "learning_curves.png")
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

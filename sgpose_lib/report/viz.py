@@ -1,188 +1,28 @@
-"""Figures of the study.
+"""Plots of results: training curves and DWA weights of run folders, bars with bootstrap CIs,
+the radius ablation.
 
-Data: augmented training samples with their targets (`plot_augmented_samples`).
-Results: training curves and DWA weights of run folders, bars with bootstrap CIs, the radius
-ablation and the SGM attention maps per stage (`plot_training_curves`, `plot_dwa_weights`,
-`plot_group_bars`, `plot_radius_ablation`, `plot_attention_maps`). Every function returns its
-figure; inside a Jupyter kernel the notebook's inline backend is kept, so figures show in cells.
+`plot_training_curves` and `plot_dwa_weights` read each run's train/log.jsonl (one JSON object per
+step: step, l_key, l_seg, w_key, w_seg); `plot_group_bars` and `plot_radius_ablation` draw
+estimates duck-typed as any object with mean, lo, hi, n (and optionally values) attributes, e.g.
+`stats.Estimate`; None = no run ("—"). Every function returns its figure.
 """
 from __future__ import annotations
 
-import sys
+import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-if "ipykernel" not in sys.modules:  # scripts and the CLI draw off-screen; notebooks stay inline
-    matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from .canvas import plt
+from .stats import NO_RUN
 
-from ..data import IMAGENET_MEAN, IMAGENET_STD, build_dataset  # noqa: E402
-from ..layouts import Layout  # noqa: E402
-
-LEFT, RIGHT, MIDDLE = "#33dd33", "#ff9922", "#ffffff"
-
-
-def joint_colors(layout: Layout) -> list[str]:
-    """Left joints green, right joints orange, the others white."""
-    return [LEFT if n.startswith(("l_", "left_")) else RIGHT if n.startswith(("r_", "right_"))
-            else MIDDLE for n in layout.joints]
-
-
-def denormalize(image) -> np.ndarray:
-    """(3, H, W) normalised tensor -> (H, W, 3) RGB in [0, 1]."""
-    img = np.asarray(image).transpose(1, 2, 0) * np.array(IMAGENET_STD) + np.array(IMAGENET_MEAN)
-    return np.clip(img, 0.0, 1.0)
-
-
-def draw_sample(ax_pose, ax_target, sample: dict, layout: Layout) -> None:
-    """Left axis: crop with labelled joints and skeleton; right axis: crop with the heatmap sum
-    and the outline of the disc segmentation target."""
-    img = denormalize(sample["image"])
-    h_in, w_in = img.shape[:2]
-    heat = np.asarray(sample["heatmaps"]).sum(axis=0)
-    seg = np.asarray(sample["seg"])
-    hh, hw = heat.shape
-    sx, sy = w_in / hw, h_in / hh
-    joints = np.asarray(sample["joints_input"])
-    weight = np.asarray(sample["target_weight"]) > 0
-    colors = joint_colors(layout)
-    ax_pose.imshow(img)
-    for a, b in layout.skeleton:
-        if weight[a] and weight[b]:
-            ax_pose.plot(joints[[a, b], 0], joints[[a, b], 1], "-", color=colors[b], lw=1.2)
-    ax_pose.scatter(joints[weight, 0], joints[weight, 1], s=9,
-                    c=[colors[k] for k in np.flatnonzero(weight)], edgecolors="k", linewidths=0.4)
-    ax_target.imshow(img * 0.55)
-    # heatmap pixel j covers input pixels [(j - 0.5) s, (j + 0.5) s]: the joint sits at j * s
-    extent = (-0.5 * sx, (hw - 0.5) * sx, (hh - 0.5) * sy, -0.5 * sy)
-    ax_target.imshow(np.ma.masked_less(heat, 0.05), cmap="hot", vmin=0, vmax=1, alpha=0.85,
-                     extent=extent, interpolation="bilinear")
-    if seg.any():
-        ax_target.contour(np.arange(hw) * sx, np.arange(hh) * sy, seg, levels=[0.5],
-                          colors="cyan", linewidths=0.8)
-    ax_target.scatter(joints[weight, 0], joints[weight, 1], s=3, c="w", marker="+", lw=0.5)
-    info = f"r={sample['rotation']:.0f}°" + (" flip" if sample["flipped"] else "")
-    ax_pose.set_title(f"#{sample['index']} {info}", fontsize=6)
-    for ax in (ax_pose, ax_target):
-        ax.set_xlim(-0.5, w_in - 0.5)
-        ax.set_ylim(h_in - 0.5, -0.5)
-        ax.set_xticks([])
-        ax.set_yticks([])
-
-
-def figure_safe(dataset) -> list[bool]:
-    """Per record: may a crop of its image be shown in a published figure? COCO images whose
-    Flickr licence forbids derivatives (NoDerivs) or commercial use (NonCommercial) are left
-    out, so the figure only holds crops of CC BY / BY-SA (or unrestricted) COCO images; the
-    LSPET / MPII images have no stated licence (see data/embedded/SOURCES.md)."""
-    coco = dataset.coco
-    if coco is None:
-        return [True] * len(dataset.records)
-    restricted = restricted_licences(coco.dataset)
-    return [coco.imgs[r.image_id].get("license") not in restricted for r in dataset.records]
-
-
-def restricted_licences(data: dict) -> set:
-    """Ids of the licences of a COCO-format mapping that forbid derivatives (NoDerivs) or
-    commercial use (NonCommercial): images under them stay out of published figures."""
-    return {lic.get("id") for lic in data.get("licenses", []) if isinstance(lic, dict)
-            and ("NoDeriv" in lic.get("name", "") or "NonCommercial" in lic.get("name", ""))}
-
-
-def pick_indices(dataset, n: int) -> list[int]:
-    """`n` evenly spread samples that `figure_safe` allows; on the COCO track half from COCO
-    images, half from LSPET."""
-    safe = figure_safe(dataset)
-    groups = [[i for i, r in enumerate(dataset.records) if safe[i] and not
-               r.image.startswith("lspet/")],
-              [i for i, r in enumerate(dataset.records) if safe[i] and r.image.startswith("lspet/")]]
-    groups = [g for g in groups if g]
-    out: list[int] = []
-    for k, g in enumerate(groups):
-        m = n // len(groups) + (1 if k < n % len(groups) else 0)
-        out += [g[int(j)] for j in np.linspace(0, len(g) - 1, m).round()]
-    return out
-
-
-def plot_augmented_samples(cfg, out_png: str | Path, n: int = 8,
-                           tracks: tuple[str, ...] = ("mpii", "coco")) -> Path:
-    """A grid of `n` augmented training samples per track (two rows per track: joints and
-    skeleton; heatmap sum and disc segmentation target), saved as `out_png`."""
-    out_png = Path(out_png)
-    fig = plt.figure(figsize=(max(1.3 * n, 9.0), 4.1 * len(tracks) + 2.2), layout="constrained")
-    subfigs = np.atleast_1d(fig.subfigures(len(tracks) + 1, 1,
-                                           height_ratios=[4.1] * len(tracks) + [2.2]))
-    hist_axes = subfigs[-1].subplots(1, 2)
-    for subfig, track in zip(subfigs, tracks):
-        tcfg = cfg.with_run(track=track)
-        dataset = build_dataset(tcfg, "train")
-        w, h = tcfg.data.input_size
-        hw, hh = tcfg.data.heatmap_size
-        axes = subfig.subplots(2, n, squeeze=False)
-        picked = pick_indices(dataset, n)
-        for col, index in enumerate(picked):
-            draw_sample(axes[0, col], axes[1, col], dataset[index], dataset.layout)
-        axes[0, 0].set_ylabel("joints", fontsize=7)
-        axes[1, 0].set_ylabel("targets", fontsize=7)
-        subfig.suptitle(f"{track} track: {len(dataset)} training samples, input {w}×{h}, "
-                        f"heatmap {hw}×{hh}", fontsize=8, weight="bold")
-        coco_ids = sorted({dataset.records[i].image_id for i in picked
-                           if not dataset.records[i].image.startswith("lspet/")})
-        if dataset.coco is not None and coco_ids:
-            subfig.text(0.5, 0.0, "COCO images (Flickr, CC BY / BY-SA, see data/embedded/coco/"
-                        f"provenance.json for authors' pages): ids {', '.join(map(str, coco_ids))}",
-                        ha="center", va="bottom", fontsize=5)
-        _plot_augment_draws(hist_axes, dataset, track)
-    for ax in hist_axes:
-        ax.legend(fontsize=6)
-        ax.tick_params(labelsize=6)
-    subfigs[-1].suptitle("Distribution of the training augmentation (20,000 draws per track)",
-                         fontsize=8, weight="bold")
-    fig.suptitle(f"Augmented training samples, profile '{cfg.profile}' (epoch 0, seed "
-                 f"{cfg.train.seed}); green = left, orange = right, cyan = disc target",
-                 fontsize=9)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=100)
-    plt.close(fig)
-    return out_png
-
-
-def _plot_augment_draws(axes, dataset, track: str, n: int = 20000) -> None:
-    """Histograms of the rotation (degrees, rotated samples only) and scale factor drawn by
-    `dataset.augment` for its first record, with the share of rotations at the clip."""
-    a = dataset.cfg.augment
-    draws = [dataset.augment(dataset.records[0], 640, np.random.default_rng([7, i]))
-             for i in range(n)]
-    r = np.array([d[2] for d in draws])
-    s = np.array([d[1][0] for d in draws]) / dataset.records[0].scale[0]
-    rotated = r[r != 0]
-    clip = a.rotation_clip * a.rotation_factor
-    at_clip = np.mean(np.isclose(np.abs(rotated), clip)) if len(rotated) else 0.0
-    axes[0].hist(rotated, bins=np.linspace(-clip, clip, 61), alpha=0.5,
-                 label=f"{track}: f={a.rotation_factor:g}, clip ±{clip:g}, p={a.rotation_prob:g}; "
-                       f"{100 * at_clip:.1f} % at the clip")
-    axes[0].set_xlabel("rotation of rotated samples (degrees)", fontsize=7)
-    axes[1].hist(s, bins=60, alpha=0.5, label=f"{track}: [{1 - a.scale_factor:g}, "
-                 f"{1 + a.scale_factor:g}], half-body p={a.half_body_prob:g}")
-    axes[1].set_xlabel("scale factor (box size multiplier; half-body crops lie outside)", fontsize=7)
-
-
-# ================================================================================ study figures
-# Figures of results: training curves, DWA weights, bars with CIs, the radius ablation and the
-# attention (segmentation) maps. The estimates they draw are duck-typed: any object with mean, lo,
-# hi, n (and optionally values) attributes, e.g. sgpose_lib.report.study.Estimate; None = no run.
 GROUP_COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3")
 
 
 def read_log(run_dir: str | Path):
     """(steps, validations) of a run folder's log.jsonl as two pandas DataFrames (empty when
     absent); `run_dir` is the train/ folder or runs/<name>."""
-    import json
-
-    import pandas as pd
-
     path = Path(run_dir) / "log.jsonl"
     if not path.is_file() and (Path(run_dir) / "train" / "log.jsonl").is_file():
         path = Path(run_dir) / "train" / "log.jsonl"
@@ -214,8 +54,6 @@ def _run_groups(runs) -> dict[str, list[Path]]:
 
 
 def _smooth(values, span: float | None):
-    import pandas as pd
-
     s = pd.Series(np.asarray(values, dtype=np.float64))
     span = span or max(1.0, len(s) / 25)
     return s.ewm(span=span, adjust=True).mean().to_numpy()
@@ -348,7 +186,7 @@ def plot_group_bars(groups: dict, columns, ax=None, ylabel: str = "", title: str
             if p[3]:
                 ax.scatter(np.full(len(p[3]), xi), p[3], s=7, color="k", zorder=3, alpha=0.7)
             elif not np.isfinite(p[0]):
-                ax.text(xi, 0, NO_RUN_MARK, ha="center", va="bottom", fontsize=8, color="0.3")
+                ax.text(xi, 0, NO_RUN, ha="center", va="bottom", fontsize=8, color="0.3")
     ax.set_xticks(x, columns)
     ax.set_ylabel(ylabel)
     ax.grid(axis="y", alpha=0.3)
@@ -356,9 +194,6 @@ def plot_group_bars(groups: dict, columns, ax=None, ylabel: str = "", title: str
     if title:
         ax.set_title(title, fontsize=9)
     return ax.figure
-
-
-NO_RUN_MARK = "—"
 
 
 def plot_radius_ablation(ours: dict, paper: dict | None = None, baseline=None,
@@ -417,176 +252,4 @@ def plot_radius_ablation(ours: dict, paper: dict | None = None, baseline=None,
         b.set_xticks(np.arange(len(pr)), [f"r={r:g}" for r in pr])
         b.set_title("paper, Table 3 (full MPII val, single runs; y axis cut)", fontsize=9)
         b.grid(axis="y", alpha=0.3)
-    return fig
-
-
-class _Subset:
-    """Samples `indices` of a TopDownDataset, keeping `layout` (what `predict` needs)."""
-
-    def __init__(self, dataset, indices):
-        self.dataset, self.indices = dataset, list(indices)
-        self.layout = dataset.layout
-
-    def __len__(self):
-        return len(self.indices)
-
-    def __getitem__(self, i):
-        return self.dataset[self.indices[i]]
-
-
-def _display_joints(xy: np.ndarray, valid: np.ndarray, layout: Layout):
-    """For the MPII layout, pelvis and thorax (never labelled in LSPET, so not learnt) are drawn
-    at the hips' and shoulders' midpoints so that the skeleton stays connected."""
-    xy, valid = xy.copy(), valid.copy()
-    if layout.name == "mpii":
-        for mid, (a, b) in (("pelvis", ("r_hip", "l_hip")),
-                            ("thorax", ("r_shoulder", "l_shoulder"))):
-            m, i, j = layout.index(mid), layout.index(a), layout.index(b)
-            if valid[i] and valid[j]:
-                xy[m], valid[m] = (xy[i] + xy[j]) / 2, True
-    return xy, valid
-
-
-def _draw_skeleton(ax, xy: np.ndarray, valid: np.ndarray, layout: Layout, lw: float = 1.6):
-    colors = joint_colors(layout)
-    for a, b in layout.skeleton:
-        if valid[a] and valid[b]:
-            ax.plot(xy[[a, b], 0], xy[[a, b], 1], "-", color=colors[b], lw=lw,
-                    solid_capstyle="round")
-    ax.scatter(xy[valid, 0], xy[valid, 1], s=10, c=[colors[k] for k in np.flatnonzero(valid)],
-               edgecolors="k", linewidths=0.4, zorder=3)
-
-
-def plot_attention_maps(sg_model, dataset, cfg, indices=None, n_images: int = 4,
-                        baseline_model=None, out_png: str | Path | None = None,
-                        device: str = "cpu", labels: tuple | None = None, alpha: float = 0.6):
-    """For validation samples `indices` (default: `n_images` spread over the set): the input crop,
-    the ground-truth disc map, the SG model's predicted segmentation map (sigmoid of the logits)
-    at each SGM site (stage2, stage3, stage4, final), and the predicted skeletons of SG and of the
-    baseline (which has no maps). Maps share one colour scale 0..1 and are overlaid on the crop.
-    Per skeleton: the share of labelled joints within 0.5 x head size (PCKh@0.5 of the image, MPII
-    track) or within 10 % of the box size (COCO track). Saved to `out_png` if given; returns the
-    figure."""
-    import warnings
-
-    import torch
-
-    from ..engine.inference import predict
-    from ..geometry import affine_points, get_affine_transform
-    from ..metrics import PCKH_EXCLUDED
-
-    layout = dataset.layout
-    if indices is None:
-        indices = pick_indices(dataset, n_images)
-    else:
-        indices = list(indices)
-        if getattr(dataset, "coco", None) is not None:
-            safe = figure_safe(dataset)
-            if not all(safe[i] for i in indices):
-                warnings.warn("plot_attention_maps: some of `indices` are COCO images whose "
-                              "licence forbids derivatives or commercial use: do not publish "
-                              "this figure (the default indices avoid them)", stacklevel=2)
-    sub = _Subset(dataset, indices)
-    dev = torch.device(device)
-    sg_model.to(dev)
-    pred_sg = predict(sg_model, sub, cfg, dev, keep_seg=True)
-    pred_base = None
-    if baseline_model is not None:
-        baseline_model.to(dev)
-        pred_base = predict(baseline_model, sub, cfg, dev)
-    sites = list(cfg.model.sgm_sites)
-    seg = pred_sg.get("seg")
-    n_maps = 0 if seg is None else seg.shape[1]
-    names = ["input crop", "ground-truth disc (r=" + f"{cfg.data.radius:g})"]
-    names += [f"SG map: {sites[s] if s < len(sites) else s}" for s in range(n_maps)]
-    sk_names = [f"SG skeleton\n{labels[1]}" if labels else "SG skeleton"]
-    if pred_base is not None:
-        sk_names.append(f"baseline skeleton\n{labels[0]}" if labels else "baseline skeleton")
-    cols = names + sk_names
-    w, h = cfg.data.input_size
-    cell = 1.9
-    fig, axes = plt.subplots(len(indices), len(cols), figsize=(cell * len(cols) * w / h + 0.6,
-                                                               cell * len(indices) + 0.9),
-                             squeeze=False)
-    hw, hh = cfg.data.heatmap_size
-    sx, sy = w / hw, h / hh
-    extent = (-0.5 * sx, (hw - 0.5) * sx, (hh - 0.5) * sy, -0.5 * sy)
-    image_ax = None
-    excluded = np.array([n in PCKH_EXCLUDED for n in layout.joints])
-    for row, index in enumerate(indices):
-        sample = dataset[index]
-        img = denormalize(sample["image"])
-        gt = np.asarray(sample["joints_input"])
-        gt_valid = (gt[:, 2] > 0) & ~excluded
-        to_input = get_affine_transform(np.asarray(sample["center"]), np.asarray(sample["scale"]),
-                                        0.0, (w, h))
-        if cfg.data.track == "mpii" and sample["headsize"] > 0:  # image pixels -> input pixels
-            norm = 0.5 * float(sample["headsize"]) * float(np.hypot(*to_input[0, :2]))
-        else:
-            norm = 0.1 * max(w, h)
-        ax = axes[row]
-        ax[0].imshow(img)
-        ax[0].set_ylabel(f"val #{index}", fontsize=8)
-        maps = [np.asarray(sample["seg"], dtype=np.float64)]
-        if n_maps:
-            maps += [seg[row, s] for s in range(n_maps)]
-        for k, m in enumerate(maps):
-            a = ax[1 + k]
-            a.imshow(img * 0.6)
-            if k == 0:  # the disc target: 0 or 1, on the shared scale of the right-hand bar
-                image_ax = a.imshow(m, cmap="magma", vmin=0, vmax=1, alpha=alpha, extent=extent,
-                                    interpolation="bilinear")
-                if m.any():
-                    a.contour(np.arange(hw) * sx, np.arange(hh) * sy, m, levels=[0.5],
-                              colors="cyan", linewidths=0.6)
-                continue
-            # a predicted map on its own scale (its min to its max), with the panel's colour bar:
-            # the maps are soft (they peak well below 1) and vanish on a shared 0-1 scale
-            im = a.imshow(m, cmap="magma", vmin=float(m.min()), vmax=max(float(m.max()),
-                          float(m.min()) + 1e-6), alpha=alpha, extent=extent,
-                          interpolation="bilinear")
-            cax = a.inset_axes((0.86, 0.04, 0.05, 0.42))
-            bar = fig.colorbar(im, cax=cax, ticks=[float(m.min()), float(m.max())])
-            bar.ax.tick_params(labelsize=5, colors="w", length=1.5, pad=1)
-            bar.ax.yaxis.set_major_formatter("{x:.2f}")
-        for k, pred in enumerate([pred_sg] + ([pred_base] if pred_base is not None else [])):
-            a = ax[1 + len(maps) + k]
-            xy = affine_points(pred["preds"][row], to_input)
-            ok = np.linalg.norm(xy - gt[:, :2], axis=1) <= norm
-            score = ok[gt_valid].mean() * 100 if gt_valid.any() else np.nan
-            a.imshow(img)
-            dxy, dvalid = _display_joints(xy, gt_valid.copy(), layout)
-            _draw_skeleton(a, dxy, dvalid, layout)
-            a.scatter(gt[gt_valid, 0], gt[gt_valid, 1], s=8, marker="+", c="w", lw=0.6, zorder=4)
-            a.text(0.03, 0.97, f"{score:.0f} % correct", transform=a.transAxes, fontsize=6.5,
-                   va="top", color="w", bbox=dict(boxstyle="round,pad=0.2", fc="k", alpha=0.5,
-                                                  lw=0))
-        for a in ax:
-            a.set_xticks([])
-            a.set_yticks([])
-            a.set_xlim(-0.5, w - 0.5)
-            a.set_ylim(h - 0.5, -0.5)
-    for k, name in enumerate(cols):
-        axes[0, k].set_title(name, fontsize=8)
-    import textwrap
-
-    crit = "within 0.5 × head size" if cfg.data.track == "mpii" else "within 10 % of the crop"
-    note = (f"maps: sigmoid of the SGM logits on the crop, each on its own scale (its min to its "
-            f"max, the small bar in the panel); disc target on 0–1 (right-hand bar); skeletons: "
-            f"flip-test predictions of labelled joints, + = ground truth, correct = {crit}"
-            + ("; pelvis/thorax drawn at hip/shoulder midpoints" if layout.name == "mpii"
-               else ""))
-    chars = int(fig.get_size_inches()[0] * 13)  # about what one line holds at fontsize 8
-    fig.suptitle(f"Segmentation (attention) maps per SGM site — profile '{cfg.profile}', "
-                 f"{cfg.data.track} track validation images, input {w}×{h}\n"
-                 + textwrap.fill(note, chars), fontsize=8)
-    fig.tight_layout(rect=(0, 0, 0.93, 0.99))
-    if image_ax is not None:
-        cax = fig.add_axes((0.94, 0.25, 0.012, 0.5))
-        fig.colorbar(image_ax, cax=cax).ax.tick_params(labelsize=7)
-        cax.set_title("p", fontsize=7)
-    if out_png is not None:
-        out_png = Path(out_png)
-        out_png.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out_png, dpi=100)
     return fig

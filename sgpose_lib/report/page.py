@@ -1,0 +1,156 @@
+"""The report: every table, figure and the discussion in one call, and the pieces of its page.
+
+`build_report` reads params.yaml and the runs folder (`runs.load_study`) and writes
+    <out>/tables/table1_pckh.{md,csv}     Table 1 analogue: PCKh@0.5 per joint group
+    <out>/tables/table2_coco.{md,csv}     Table 2 analogue: COCO AP ... AR, params, GFLOPs
+    <out>/tables/table3_radius.{md,csv}   Table 3 analogue: disc radius r in {3, 5, 9}
+    <out>/tables/learning.{md,csv}        ours vs the untrained and mean-pose floors
+    <out>/tables/groups.{md,csv}          every (track, variant, radius) group of the matrix
+    <out>/tables/{robustness,attention,learning_curves}.{md,csv}   beyond the paper
+    <out>/tables/summary.json             the headline numbers (also returned)
+    <out>/figures/study/*.png             training curves, DWA weights, bars, radius ablation, ...
+    <out>/README.md                       the generated discussion
+The files hold no timestamp, so they change only when their inputs change. `table_markdown`,
+`overview_markdown` and `environment_markdown` give the page (notebooks/report.ipynb) its text.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from ..config import SGM_SITES, TRACKS
+from .curves import study_curves
+from .discussion import discussion
+from .figures import attention_stats_figure, robustness_figures, study_figures
+from .findings import attention_table, robustness_table
+from .paper import DATA_TEXT, PAPER_CITATION
+from .runs import Study, load_study, read_json_or_none
+from .stats import none_if_nan
+from .table import write_table
+from .tables import groups_table, learning_table, model_complexity, table1, table2, table3
+
+
+def build_report(params_path: str | Path = "params.yaml", runs_dir: str | Path = "runs",
+                 out_dir: str | Path = "reports", figures: bool = True, sg_radius: float = 5.0,
+                 n_resamples: int = 10_000, seed: int = 0,
+                 perturbed_root: str | Path | None = "data/perturbed") -> dict:
+    """Write the study tables (<out>/tables) and figures (<out>/figures/study), the robustness and
+    attention tables and <out>/README.md (`build_findings`; `perturbed_root`: the background-swap
+    images for the figure); return the headline numbers (also in <out>/tables/summary.json)."""
+    study = load_study(params_path, runs_dir, sg_radius=float(sg_radius),
+                       n_resamples=n_resamples, seed=seed)
+    out = Path(out_dir)
+    tables = out / "tables"
+    written: dict[str, list[str]] = {"tables": [], "figures": []}
+    summary: dict = {"profile": study.profile, "paper": PAPER_CITATION,
+                     "sg_radius": study.sg_radius,
+                     "runs_used": [r.name for r in study.used],
+                     "environments": run_environments(study),
+                     "runs_missing": {r.name: r.missing for r in study.missing()},
+                     "profiles_used": {t: study.profile_text(t) for t in TRACKS}}
+    for stem, fn, key in (("table1_pckh", table1, "mpii"), ("table2_coco", table2, "coco"),
+                          ("table3_radius", table3, "radius"),
+                          ("learning", learning_table, "learning"),
+                          ("groups", groups_table, "groups")):
+        md, frame, part = fn(study)
+        written["tables"] += [str(p) for p in write_table(tables, stem, md, frame)]
+        summary[key] = part
+    p, m = model_complexity("hrnet_w32", (), 17, (192, 256))
+    ps, ms = model_complexity("hrnet_w32", SGM_SITES, 17, (192, 256))
+    summary["w32_256x192"] = {"params": p, "macs": m, "sg_params": ps, "sg_macs": ms}
+    findings = build_findings(study, summary, out, Path(perturbed_root) if perturbed_root else None,
+                              figures)
+    summary["robustness"], summary["attention"] = findings["robustness"], findings["attention"]
+    written["tables"] += findings["files"]
+    (tables / "summary.json").write_text(json.dumps(summary, indent=2, default=none_if_nan) + "\n")
+    if figures:
+        written["figures"] = [str(f) for f in study_figures(study, out / "figures" / "study")]
+    summary["files"] = written
+    return summary
+
+
+def build_findings(study: Study, report_summary: dict, out_dir: Path,
+                   perturbed_root: Path | None, figures: bool = True) -> dict:
+    """Write the robustness and attention tables, their figures and reports/README.md."""
+    tables = out_dir / "tables"
+    md_r, frame_r, robust = robustness_table(study)
+    md_a, frame_a, attention = attention_table(study)
+    md_c, frame_c, report_summary["learning_curves"] = study_curves(study, out_dir, figures)
+    written = (write_table(tables, "robustness", md_r, frame_r)
+               + write_table(tables, "attention", md_a, frame_a)
+               + write_table(tables, "learning_curves", md_c, frame_c))
+    if figures:
+        folder = out_dir / "figures" / "study"
+        if perturbed_root is not None and Path(perturbed_root).is_dir():
+            written += robustness_figures(study, Path(perturbed_root), folder)
+        written += attention_stats_figure(attention, study.profile, folder)
+    readme = out_dir / "README.md"
+    convergence = read_json_or_none(out_dir / "convergence" / "summary.json")
+    readme.write_text(discussion(report_summary, robust, attention, convergence))
+    return {"robustness": robust, "attention": attention,
+            "files": [str(p) for p in written] + [str(readme)]}
+
+
+def table_markdown(out_dir: str | Path, stem: str, shift: int = 1, drop_title: bool = False) -> str:
+    """A written table's Markdown with its headings moved `shift` levels down (to sit under a
+    page title), without its first '# ' title line with `drop_title`; a missing file gives a
+    one-line note."""
+    path = Path(out_dir) / "tables" / f"{stem}.md"
+    if not path.is_file():
+        return f"*{path} not found: run build_report first.*"
+    text = path.read_text()
+    if drop_title:
+        text = re.sub(r"\A# [^\n]*\n+", "", text)
+    return re.sub(r"^(#+) ", lambda m: "#" * (len(m.group(1)) + shift) + " ", text, flags=re.M)
+
+
+def run_environments(study: Study) -> list[dict]:
+    """The distinct software/machine records (train/environment.json) of the runs used, each with
+    the runs it covers: the versions, commit and CPU that produced the numbers."""
+    seen: list[dict] = []
+    for r in study.used:
+        env = read_json_or_none(r.folder / "train" / "environment.json")
+        if not isinstance(env, dict):
+            continue
+        key = {k: env.get(k) for k in ("packages", "git_commit", "git_dirty", "cpu",
+                                       "cpu_capability", "torch_threads", "cuda_device")}
+        for entry in seen:
+            if entry["environment"] == key:
+                entry["runs"].append(r.name)
+                break
+        else:
+            seen.append({"environment": key, "runs": [r.name]})
+    return seen
+
+
+def environment_markdown(environments: list[dict]) -> str:
+    """One line per distinct environment of the runs: packages, commit (dirty or not), CPU."""
+    lines = []
+    for entry in environments:
+        e = entry["environment"]
+        pk = ", ".join(f"{k} {v}" for k, v in (e.get("packages") or {}).items() if v)
+        commit = (e.get("git_commit") or "unknown")[:10] + (" (modified tree)" if e.get("git_dirty")
+                                                             else "")
+        lines.append(f"- {len(entry['runs'])} run(s): {pk}; commit {commit}; CPU {e.get('cpu')} "
+                     f"({e.get('cpu_capability')}, {e.get('torch_threads')} threads)"
+                     + (f"; GPU {e['cuda_device']}" if e.get("cuda_device") else ""))
+    return "\n".join(lines)
+
+
+def overview_markdown(summary: dict) -> str:
+    """What produced the numbers of the page: profile per track, runs used and missing."""
+    used = summary.get("runs_used") or []
+    missing = summary.get("runs_missing") or {}
+    lines = [f"**Paper**: {PAPER_CITATION}.", "",
+             f"**params.yaml profile**: `{summary.get('profile')}`."]
+    for t in TRACKS:
+        lines.append(f"- **{t} track**: {summary['profiles_used'].get(t, '')}. {DATA_TEXT[t]}")
+    lines += ["", f"**Runs used** ({len(used)}): " + (", ".join(f"`{r}`" for r in used) or "none")
+              + "."]
+    lines.append("**Missing runs**: " + (", ".join(f"`{k}` ({v})" for k, v in missing.items())
+                                          if missing else "none") + ".")
+    if summary.get("environments"):
+        lines += ["", "**Software and machine** (each run's `train/environment.json`):",
+                  environment_markdown(summary["environments"])]
+    return "\n".join(lines) + "\n"
