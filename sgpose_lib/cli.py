@@ -179,10 +179,10 @@ def cmd_report(args) -> None:
 
 
 def cmd_bench(args) -> None:
-    from .bench.suite import run_bench
+    from .bench.run import run_bench
     run_bench(args.model, args.input, args.device, args.batch, args.out, args.repeats,
               scaling=args.scaling, threads=args.threads, compile=not args.no_compile,
-              data=not args.no_data, ops=args.ops)
+              data=not args.no_data, ops=args.ops, shared_load=args.shared_load)
 
 
 def cmd_robustness_perturb(args) -> None:
@@ -409,6 +409,10 @@ def _add_bench(sub) -> None:
     s.add_argument("--no-data", action="store_true", help="skip the data pipeline section")
     s.add_argument("--ops", action="store_true",
                    help="only the torch.profiler top ops of an SG train step, added to the report")
+    s.add_argument("--shared-load", action="store_true",
+                   help="only the shared-load case, added to the report: the cpu profile's train step "
+                   "alone and beside a busy process, under OpenMP wait settings (--repeats steps each; "
+                   "--model, --input, --batch do not apply)")
     s.add_argument("--out", default="reports",
                    help="folder for bench_<device>.md and .json (and figures/)")
     s.set_defaults(func=cmd_bench)

@@ -8,12 +8,16 @@ import pytest
 import torch
 import torch.nn as nn
 
-from sgpose_lib.bench.suite import (VARIANTS, PeakMemory, official_upsampling, plot_scaling, render_markdown,
-                              run_bench, write_report)
-from sgpose_lib.config import SGM_SITES, ModelConfig
+from sgpose_lib.bench.main import upsampling_calls
+from sgpose_lib.bench.models import VARIANTS, with_upsample
+from sgpose_lib.bench.render import render_markdown, write_report
+from sgpose_lib.bench.run import run_bench
+from sgpose_lib.bench.scaling import plot_scaling
+from sgpose_lib.bench.shared_load import LOADS, bench_shared_load
+from sgpose_lib.bench.timing import PeakMemory
+from sgpose_lib.config import SGM_SITES, Config, ModelConfig
 from sgpose_lib.errors import ConfigError
-from sgpose_lib.model import build_model
-from sgpose_lib.model import hrnet as hrnet_module
+from sgpose_lib.model import PRESETS, PoseHighResolutionNet, build_model
 from sgpose_lib.model.fuse import fuse_conv_bn_for_inference, prepare_for_inference
 
 
@@ -85,12 +89,33 @@ def test_prepare_without_options_is_an_eval_copy():
 def test_official_upsampling_path_is_the_same_model():
     model = calibrated(build_model(ModelConfig(preset="hrnet_tiny")))
     x = torch.randn(2, 3, 64, 96)
-    saved, record = hrnet_module.F, []
-    with official_upsampling(record):
-        h_official = _outputs(model, x)[0]
-    assert hrnet_module.F is saved
+    record = upsampling_calls(model, x)
     assert len(record) == 7 and {k for _, k in record} == {2, 4, 8}  # 1 + 3 + 3 fusions of stages 2-4
-    torch.testing.assert_close(h_official, _outputs(model, x)[0], atol=0, rtol=0)
+    official = with_upsample(model, "scale_factor")
+    assert {m.upsample for m in official.modules() if hasattr(m, "fuse_layers")} == {"scale_factor"}
+    torch.testing.assert_close(_outputs(official, x)[0], _outputs(model, x)[0], atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("sgm", [False, True], ids=["baseline", "sg"])
+def test_upsample_option_keeps_outputs_and_state_dict(sgm):
+    """The default fusion upsampling (size=) and the official one (scale_factor=2**k) give the same
+    values (nearest upsampling by an integer factor) and the same parameter names and shapes."""
+    sites = SGM_SITES if sgm else ()
+    default = calibrated(PoseHighResolutionNet(PRESETS["hrnet_tiny"], 17, sites))
+    official = PoseHighResolutionNet(PRESETS["hrnet_tiny"], 17, sites, upsample="scale_factor")
+    assert [(k, v.shape) for k, v in official.state_dict().items()] == \
+        [(k, v.shape) for k, v in default.state_dict().items()]
+    official.load_state_dict(default.state_dict())
+    official.eval()
+    built = build_model(ModelConfig(preset="hrnet_tiny", sgm_sites=sites))
+    assert all(m.upsample == "size" for m in built.modules() if hasattr(m, "fuse_layers"))
+    for shape in ((2, 3, 64, 64), (1, 3, 128, 96)):
+        x = torch.randn(shape, generator=torch.Generator().manual_seed(3))
+        (h0, s0), (h1, s1) = _outputs(default, x), _outputs(official, x)
+        assert torch.equal(h0, h1) and len(s0) == len(s1) == (4 if sgm else 0)
+        assert all(torch.equal(a, b) for a, b in zip(s0, s1))
+    with pytest.raises(ConfigError, match="upsample"):
+        PoseHighResolutionNet(PRESETS["hrnet_tiny"], 17, upsample="bilinear")
 
 
 def test_run_bench_writes_the_side_by_side_report(tmp_path):
@@ -188,3 +213,26 @@ def test_cli_flags_reach_the_bench_and_the_profiler_table(tmp_path):
     assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1 + 1e-9
     assert any("conv" in o["op"] for o in ops["ops"])  # convolutions are among the top CPU ops
     assert "## Where the time goes: torch.profiler" in (tmp_path / "bench_cpu.md").read_text()
+
+
+def test_shared_load_section_at_tiny_size(tmp_path):
+    """The shared-load case end to end on a tiny step: fresh worker processes (one with a busy
+    process beside it), img/s and shares, merged into the report as its own section."""
+    cfg = Config()
+    cfg.model.preset, cfg.model.sgm_sites, cfg.data.track = "hrnet_tiny", SGM_SITES, "coco"
+    cfg.data.image_size, cfg.train.batch_size, cfg.train.threads = (64, 64), 2, 1
+    waits = {"default": {}, "OMP_WAIT_POLICY=PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"}}
+    res = bench_shared_load(cfg, 2, log=lambda _: None, waits=waits)
+    assert res["settings"]["model"] == "hrnet_tiny" and res["settings"]["input_hw"] == [64, 64]
+    assert list(res["runs"]) == list(waits)
+    for name, runs in res["runs"].items():
+        assert list(runs) == list(LOADS)
+        for run in runs.values():
+            assert "error" not in run, run
+            assert run["img_per_s"] > 0 and len(run["samples_s"]) == 2 and run["threads"] == 1
+            assert run["env"] == waits[name] and run["share_of_idle_default"] > 0
+    assert res["runs"]["default"]["alone"]["share_of_idle_default"] == 1.0
+    md, _ = write_report(tmp_path, "cpu", {"shared_load": res})
+    text = md.read_text()
+    assert "## Shared load" in text and "| OMP_WAIT_POLICY=PASSIVE |" in text and "| default |" in text
+    assert "100 %" in text

@@ -13,6 +13,13 @@ strictly. The SGMs live under new names `sgm.<site>` that never collide with off
 
 SGM sites: "stage2", "stage3", "stage4" act on branch 0 in the stage's last module, after its branches
 and before its fusion; "final" acts on stage 4's fused output, right before final_layer.
+
+Upsampling in the fusions (`upsample`, not a config key: it changes no output): "size" (default)
+brings a lower-resolution branch to the target's exact size, F.interpolate(size=..., "nearest"),
+which also holds when a side is not a multiple of 32; "scale_factor" is the official path,
+nn.Upsample(scale_factor=2**(j-i), "nearest"). For inputs that are multiples of 32 both give the
+same values (nearest upsampling by an integer factor) and the same state_dict; `sgpose bench`
+times them against each other.
 """
 from __future__ import annotations
 
@@ -29,6 +36,7 @@ from .checkpoint import load_weights
 from .sgm import SGM
 
 BN_MOMENTUM = 0.1
+UPSAMPLE_MODES = ("size", "scale_factor")  # ours (default), the official path
 Attend = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -137,10 +145,15 @@ def make_transition(pre: list[int], cur: list[int]) -> nn.ModuleList:
 class HighResolutionModule(nn.Module):
     """Parallel branches, then every output i sums all branches brought to i's resolution and width:
     lower resolutions by 1x1 conv+BN then nearest upsampling, higher ones by (i - j) strided 3x3 convs.
-    multi_scale_output=False keeps only output 0 (stage 4's last module, official)."""
+    multi_scale_output=False keeps only output 0 (stage 4's last module, official); `upsample` is
+    one of UPSAMPLE_MODES (see the module docstring)."""
 
-    def __init__(self, in_channels: list[int], spec: StageSpec, multi_scale_output: bool = True):
+    def __init__(self, in_channels: list[int], spec: StageSpec, multi_scale_output: bool = True,
+                 upsample: str = "size"):
         super().__init__()
+        if upsample not in UPSAMPLE_MODES:
+            raise ConfigError(f"upsample: {upsample!r} is not one of {UPSAMPLE_MODES}")
+        self.upsample = upsample
         block = BLOCKS[spec.block]
         self.branches = nn.ModuleList(make_blocks(block, cin, c, n) for cin, c, n in
                                       zip(in_channels, spec.num_channels, spec.num_blocks))
@@ -172,18 +185,24 @@ class HighResolutionModule(nn.Module):
             y = xs[0] if row[0] is None else row[0](xs[0])
             for j in range(1, len(xs)):
                 z = xs[j] if row[j] is None else row[j](xs[j])
-                if j > i:  # official nn.Upsample(scale_factor=2**(j-i), mode="nearest"): same kernel and
-                    # speed (measured), but size= also holds when a side is not a multiple of 32
-                    z = F.interpolate(z, size=xs[i].shape[-2:], mode="nearest")
+                if j > i:
+                    z = self._upsample(z, xs[i], j - i)
                 y = y + z
             out.append(F.relu(y))
         return out
+
+    def _upsample(self, z: torch.Tensor, target: torch.Tensor, levels: int) -> torch.Tensor:
+        """Nearest upsampling of z (B, C, h, w) to target's (H, W) = (h, w) * 2**levels."""
+        if self.upsample == "size":  # same kernel and speed as the official path (measured)
+            return F.interpolate(z, size=target.shape[-2:], mode="nearest")
+        # the call the official nn.Upsample(scale_factor=2**levels, mode="nearest") makes
+        return F.interpolate(z, scale_factor=float(2 ** levels), mode="nearest")
 
 
 # ------------------------------------------------------------------------------------------- model
 class PoseHighResolutionNet(nn.Module):
     def __init__(self, preset: Preset, num_joints: int = 17, sgm_sites: tuple[str, ...] = (),
-                 attention: str = "multiply"):
+                 attention: str = "multiply", upsample: str = "size"):
         super().__init__()
         bad = [s for s in sgm_sites if s not in SGM_SITES]
         if bad:
@@ -202,7 +221,8 @@ class PoseHighResolutionNet(nn.Module):
             modules = []
             for m in range(spec.num_modules):
                 last_of_net = n == 4 and m == spec.num_modules - 1
-                modules.append(HighResolutionModule(cur, spec, multi_scale_output=not last_of_net))
+                modules.append(HighResolutionModule(cur, spec, multi_scale_output=not last_of_net,
+                                                    upsample=upsample))
                 cur = modules[-1].out_channels
             setattr(self, f"stage{n}", nn.Sequential(*modules))
             channels, sgm_channels[f"stage{n}"] = cur, cur[0]
