@@ -1,6 +1,7 @@
 """`sgpose` command line: a thin layer over the library. User mistakes print one line and exit 2;
-Ctrl-C prints one line and exits 130. Every --out names a folder. The library is imported inside
-each command, so that `--help` and argument errors answer without loading torch."""
+Ctrl-C prints one line and exits 130. Every --out names a folder. Only the configuration (no
+torch) is imported here; the rest of the library is imported at the top of each command, so that
+`--help` and argument errors answer without loading torch."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .config import GT_BOXES, TRACKS, apply_overrides, load_config, settable_keys
 from .errors import ConfigError, DataError, SgposeError
 
 EXIT_USAGE = 2          # a user mistake (argparse's code too)
@@ -87,7 +89,6 @@ def cmd_info(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from .config import apply_overrides, load_config
     from .engine.train import train
     cfg = load_config(args.profile, args.params, track=args.track, variant=args.variant,
                       radius=args.radius, seed=args.seed)
@@ -140,7 +141,6 @@ def _prepare_atomically(embedded: Path, out: Path) -> None:
 
 
 def cmd_config(args) -> None:
-    from .config import load_config, settable_keys
     cfg = load_config(args.profile, args.params, track=args.track, variant=args.variant)
     rows = [(f"{key} = {json.dumps(value)}", doc) for key, value, doc in settable_keys(cfg)]
     width = max(len(line) for line, _ in rows)
@@ -162,9 +162,8 @@ def cmd_evaluate(args) -> None:
 
 
 def cmd_baselines(args) -> None:
-    from .engine.checkpoint_io import json_safe
-    from .config import load_config
     from .engine.baselines import reference_baselines
+    from .engine.checkpoint_io import json_safe
     summary = reference_baselines(load_config(args.profile, args.params), args.out,
                                   fused=not args.no_fuse)
     print(json.dumps(json_safe(summary), indent=2))
@@ -270,11 +269,18 @@ def _add_run_choice(s: argparse.ArgumentParser) -> None:
     s.add_argument("--params", default="params.yaml", help="the study's parameter file")
     s.add_argument("--profile", default=None,
                    help="profile of --params (default: its top-level `profile` key)")
-    s.add_argument("--track", choices=["mpii", "coco"], default=None,
+    s.add_argument("--track", choices=TRACKS, default=None,
                    help="data track: mpii (PCKh) or coco (OKS AP) (default: the profile's "
                         "data.track in --params)")
     s.add_argument("--variant", default="baseline",
                    help="entry of --params `variants` (baseline: plain HRNet; sg: SGM at 4 sites)")
+
+
+def _add_no_fuse(s: argparse.ArgumentParser) -> None:
+    """--no-fuse: the eager model instead of the BN-folded inference path."""
+    s.add_argument("--no-fuse", action="store_true", help="the plain eager model instead of the "
+                   "inference path (BN folded into the convs, channels_last; same outputs up to "
+                   "float rounding, faster)")
 
 
 def _add_data_commands(sub) -> None:
@@ -339,8 +345,8 @@ def _add_evaluate(sub) -> None:
         "fractions in [0, 1] (COCO track). metrics.json also records the units and the settings "
         "it was made with."))
     s.add_argument("--checkpoint", required=True, help="training checkpoint (a run's last.pt)")
-    s.add_argument("--boxes", default="gt", help="person boxes: 'gt' (annotated) or a COCO "
-                   "detector-results JSON (COCO track only)")
+    s.add_argument("--boxes", default=GT_BOXES, help=f"person boxes: '{GT_BOXES}' (annotated) or a "
+                   "COCO detector-results JSON (COCO track only)")
     s.add_argument("--no-flip", action="store_true",
                    help="no flip test (by default the heatmaps are averaged with the mirrored "
                         "image's)")
@@ -354,9 +360,7 @@ def _add_evaluate(sub) -> None:
                         "data.workers)")
     s.add_argument("--out", default=None, help="folder for metrics.json and (COCO track) "
                    "keypoints_results.json (default: none, the metrics are printed only)")
-    s.add_argument("--no-fuse", action="store_true", help="the plain eager model instead of the "
-                   "inference path (BN folded into the convs, channels_last; same outputs up to "
-                   "float rounding, faster)")
+    _add_no_fuse(s)
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_evaluate)
 
@@ -365,9 +369,7 @@ def _add_evaluate(sub) -> None:
     s.add_argument("--profile", default=None,
                    help="profile of --params (default: its top-level `profile` key)")
     s.add_argument("--out", default="runs/baselines", help="folder for mpii.json and coco.json")
-    s.add_argument("--no-fuse", action="store_true", help="the plain eager model instead of the "
-                   "inference path (BN folded into the convs, channels_last; same outputs up to "
-                   "float rounding, faster)")
+    _add_no_fuse(s)
     s.set_defaults(func=cmd_baselines)
 
 
@@ -465,9 +467,7 @@ def _add_analysis_commands(sub) -> None:
                    help="folder written by `sgpose robustness perturb`")
     s.add_argument("--out", required=True,
                    help="folder for robustness/, attention.json and analysis.json")
-    s.add_argument("--no-fuse", action="store_true", help="the plain eager model instead of the "
-                   "inference path (BN folded into the convs, channels_last; same outputs up to "
-                   "float rounding, faster)")
+    _add_no_fuse(s)
     s.set_defaults(func=cmd_analyze)
 
     s = _command(sub, "attention-stats", "SGM maps vs disc targets and person masks")

@@ -5,6 +5,10 @@ sections mirror the dataclasses below; every key is checked, and an unknown key 
 `ConfigError` naming it. Run-level choices (track, variant, radius, seed) are applied on top with
 `with_run()`.
 
+Allowed values are declared here, once (TRACKS, SGM_SITES, ATTENTIONS, DWA_MODES, DEVICES,
+GT_BOXES); the model, the losses and the command line import them. Values from YAML, JSON or
+`--set` are coerced to each field's annotated type (`_coerce`).
+
 Units: `image_size` is (width, height) of the network input in pixels; `sigma` and `radius` are in
 pixels of the paper's heatmaps (64x48 COCO, 64x64 MPII) and are scaled with the heatmap height for
 other input sizes (r = 5 is 2.5 pixels on a 32x24 heatmap), so that a radius covers the same
@@ -16,7 +20,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import json
 import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +31,12 @@ import yaml
 
 from .errors import ConfigError
 
-SGM_SITES = ("stage2", "stage3", "stage4", "final")
-TRACKS = ("mpii", "coco")
+TRACKS = ("mpii", "coco")                            # data.track: MPII-style (PCKh), COCO (OKS AP)
+SGM_SITES = ("stage2", "stage3", "stage4", "final")  # model.sgm_sites, in the network's order
+ATTENTIONS = ("multiply", "residual")                # model.attention (model.sgm.SGM)
+DWA_MODES = ("step", "epoch", "off")                 # loss.dwa (losses.DynamicWeightAverage)
+DEVICES = ("auto", "cpu", "cuda")                    # train.device
+GT_BOXES = "gt"                                      # eval.boxes: the annotated person boxes
 REFERENCE_HEATMAP_HEIGHT = 64  # the paper's inputs (256x192, 256x256) give 64-pixel-high heatmaps
 
 
@@ -165,17 +175,17 @@ class Config:
         bad = [s for s in m.sgm_sites if s not in SGM_SITES]
         if bad:
             raise ConfigError(f"model.sgm_sites: {bad} not in {SGM_SITES}")
-        if m.attention not in ("multiply", "residual"):
-            raise ConfigError(f"model.attention: {m.attention!r} is not 'multiply' or 'residual'")
-        if self.loss.dwa not in ("step", "epoch", "off"):
-            raise ConfigError(f"loss.dwa: {self.loss.dwa!r} is not 'step', 'epoch' or 'off'")
+        if m.attention not in ATTENTIONS:
+            raise ConfigError(f"model.attention: {m.attention!r} is not {_either(ATTENTIONS)}")
+        if self.loss.dwa not in DWA_MODES:
+            raise ConfigError(f"loss.dwa: {self.loss.dwa!r} is not {_either(DWA_MODES)}")
         if self.loss.temperature <= 0:
             raise ConfigError(f"loss.temperature: {self.loss.temperature} must be > 0")
         t = self.train
         if t.epochs <= 0 or t.batch_size <= 0 or t.lr <= 0:
             raise ConfigError("train.epochs, train.batch_size and train.lr must be > 0")
-        if t.device not in ("auto", "cpu", "cuda"):
-            raise ConfigError(f"train.device: {t.device!r} is not 'auto', 'cpu' or 'cuda'")
+        if t.device not in DEVICES:
+            raise ConfigError(f"train.device: {t.device!r} is not {_either(DEVICES)}")
         self._validate_counts()
         return self
 
@@ -203,7 +213,7 @@ class Config:
             table = variants if variants is not None else DEFAULT_VARIANTS
             if variant not in table:
                 raise ConfigError(f"variant: {variant!r} is not one of {sorted(table)}")
-            _apply(cfg, table[variant], f"variants.{variant}")
+            _apply_fields(cfg, table[variant], f"variants.{variant}")
             cfg.variant = variant
         if radius is not None:
             cfg.data.radius = float(radius)
@@ -220,6 +230,12 @@ DEFAULT_VARIANTS: dict[str, dict] = {
 }
 
 
+def _either(values: tuple[str, ...]) -> str:
+    """"'a', 'b' or 'c'": the allowed values of a setting, for messages."""
+    quoted = [repr(v) for v in values]
+    return f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
 def _from_dict(cls, values: dict, where: str):
     """Build dataclass `cls` from `values`, rejecting unknown keys and coercing tuples."""
     if not isinstance(values, dict):
@@ -229,53 +245,80 @@ def _from_dict(cls, values: dict, where: str):
     return obj
 
 
+@functools.lru_cache(maxsize=None)
+def _field_types(cls) -> dict[str, Any]:
+    """field name -> its annotated type (e.g. `tuple[str, ...]`, `AugmentConfig`)."""
+    return typing.get_type_hints(cls)
+
+
 def _apply_fields(obj, values: dict, where: str) -> None:
-    fields = {f.name: f for f in dataclasses.fields(obj)}
+    """Set the fields of dataclass `obj` named in `values`, recursing into nested dataclasses;
+    ConfigError naming the key for an unknown key or a value of the wrong type."""
+    types = _field_types(type(obj))
     for key, value in values.items():
-        if key not in fields:
-            raise ConfigError(f"{where}.{key}: unknown key (expected one of {sorted(fields)})")
-        current = getattr(obj, key)
-        if dataclasses.is_dataclass(current):
+        if key not in types:
+            raise ConfigError(f"{where}.{key}: unknown key (expected one of {sorted(types)})")
+        if dataclasses.is_dataclass(types[key]):
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}.{key}: expected a mapping")
-            _apply_fields(current, value, f"{where}.{key}")
+            _apply_fields(getattr(obj, key), value, f"{where}.{key}")
         else:
-            setattr(obj, key, _coerce(value, current, f"{where}.{key}"))
+            setattr(obj, key, _coerce(value, types[key], f"{where}.{key}"))
 
 
-def _coerce(value, current, where: str):
-    """Give `value` the type of the field's default `current`; ConfigError if impossible."""
+def _coerce(value, kind, where: str):
+    """`value` as the field type `kind`: bool (only a bool), int (not a bool, nor a float with a
+    fraction), float (not a bool), str (only a str) or tuple[T, ...] / tuple[T, T] (a list, or a
+    text 'AxB' read as integers, each item made a T); ConfigError if impossible."""
+    origin = typing.get_origin(kind) or kind
     try:
-        if isinstance(current, bool):
+        if origin is bool:
             if not isinstance(value, bool):
                 raise TypeError
             return value
-        if isinstance(current, tuple):
+        if origin is tuple:
             if isinstance(value, str):
                 value = [int(v) for v in value.lower().split("x")]
             if not isinstance(value, (list, tuple)):
                 raise TypeError
-            item_type = type(current[0]) if current else (str if "sites" in where else int)
+            item_type = typing.get_args(kind)[0]
             return tuple(item_type(v) for v in value)
-        if isinstance(current, float):
+        if origin is float:
             if isinstance(value, bool):
                 raise TypeError
             return float(value)
-        if isinstance(current, int):
+        if origin is int:
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise TypeError
             return int(value)
-        if isinstance(current, str):
+        if origin is str:
             if not isinstance(value, str):
                 raise TypeError
             return value
     except (TypeError, ValueError):
-        raise ConfigError(f"{where}: {value!r} is not a valid {type(current).__name__}") from None
+        raise ConfigError(f"{where}: {value!r} is not a valid {origin.__name__}") from None
     return value
 
 
-def _apply(cfg: Config, overrides: dict, where: str) -> None:
-    _apply_fields(cfg, overrides, where)
+RESULT_FREE_KEYS = ("data.workers", "train.device", "eval.batch_size")  # may differ on resume
+
+
+def config_differences(stored: dict, current: dict, prefix: str = "") -> list[str]:
+    """'key: old -> new' for every leaf that differs between two `Config.to_dict()`s, leaving out
+    RESULT_FREE_KEYS and train.epochs (a run may be continued for more epochs)."""
+    out = []
+    for key in sorted(set(stored) | set(current)):
+        name = f"{prefix}{key}"
+        a, b = stored.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_differences(a, b, f"{name}.")
+        elif name not in (*RESULT_FREE_KEYS, "train.epochs") and _canon(a) != _canon(b):
+            out.append(f"{name}: {a!r} -> {b!r}")
+    return out
+
+
+def _canon(value) -> str:
+    return json.dumps(value, sort_keys=True)
 
 
 def read_params(path: str | Path = "params.yaml") -> dict:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-DWA_MODES = ("step", "epoch", "off")
+from .config import DWA_MODES
 
 
 def joints_mse_loss(pred: Tensor, target: Tensor, target_weight: Tensor) -> Tensor:

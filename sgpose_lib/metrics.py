@@ -16,6 +16,7 @@ import io
 import warnings
 
 import numpy as np
+from pycocotools.cocoeval import COCOeval
 
 from .layouts import COCO17, MPII16, Layout
 
@@ -75,8 +76,6 @@ def coco_keypoint_metrics(coco_gt, results: list[dict], sigmas: np.ndarray | Non
     as floats in [0, 1]; a value pycocotools cannot define (-1, e.g. no medium-size person in the
     ground truth) is nan. Empty results give zeros, with a warning. `quiet` silences its prints.
     `img_ids` restricts the evaluation to those images (default: every image of `coco_gt`)."""
-    from pycocotools.cocoeval import COCOeval
-
     if len(results) == 0:
         warnings.warn("coco_keypoint_metrics: no results, all metrics are 0", stacklevel=2)
         return {name: 0.0 for name in COCO_STATS}

@@ -16,10 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import GT_BOXES
 from ..errors import DataError
 from ..layouts import LAYOUTS
 from ..targets import TargetEncoder
-from .coco import full_coco_paths, load_coco, load_detections
+from .coco import full_coco_paths, load_coco, load_coco_gt, load_detections
 from .dataset import IMAGENET_MEAN, IMAGENET_STD, TopDownDataset, fliplr_joints
 from .mpii import full_mpii_paths, load_mpii
 from .records import PersonRecord, Records, summarize
@@ -98,8 +99,8 @@ def build_dataset(cfg, split: str, boxes: str | None = None) -> TopDownDataset:
         records, coco = load_coco(files.ann_file, files.image_root, aspect_ratio,
                                   padding=cfg.data.padding)
         if boxes is None:
-            boxes = cfg.eval.boxes if split == "val" else "gt"
-        if boxes and boxes != "gt":
+            boxes = cfg.eval.boxes if split == "val" else GT_BOXES
+        if boxes and boxes != GT_BOXES:
             records = load_detections(boxes, coco, aspect_ratio, cfg.eval.image_thre,
                                       padding=cfg.data.padding)
     else:
@@ -120,5 +121,5 @@ def build_dataset(cfg, split: str, boxes: str | None = None) -> TopDownDataset:
 
 
 __all__ = ["build_dataset", "resolve_split", "SplitFiles", "TopDownDataset", "PersonRecord",
-           "Records", "load_coco", "load_detections", "load_mpii", "fliplr_joints", "summarize",
+           "Records", "load_coco", "load_coco_gt", "load_detections", "load_mpii", "fliplr_joints", "summarize",
            "IMAGENET_MEAN", "IMAGENET_STD"]

@@ -87,6 +87,19 @@ def make_coco(data: dict) -> COCO:
     return coco
 
 
+_GT_CACHE: dict[str, COCO] = {}
+
+
+def load_coco_gt(ann_file: str | Path) -> COCO:
+    """The pycocotools COCO ground truth of `ann_file` as it stands (no checks beyond valid
+    JSON: e.g. the body-only file beside a prepared validation file), read once per process and
+    cached by absolute path; its index messages silenced."""
+    key = str(Path(ann_file).resolve())
+    if key not in _GT_CACHE:
+        _GT_CACHE[key] = make_coco(read_json(ann_file, "COCO ground-truth file"))
+    return _GT_CACHE[key]
+
+
 def clean_box(bbox, width: float, height: float) -> tuple[float, float, float, float] | None:
     """The official clean box (x1, y1, w, h) of an (x, y, w, h) box, or None if empty.
 

@@ -19,6 +19,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+from scipy.io import loadmat
 
 from ..errors import DataError
 from ..layouts import MPII16
@@ -52,8 +53,6 @@ def read_mpii_entries(ann_file: str | Path) -> list:
 
 def head_sizes_from_mat(gt_mat: str | Path, count: int) -> np.ndarray:
     """(N,) head sizes = 0.6 x head-box diagonal from the official `gt_valid.mat`."""
-    from scipy.io import loadmat
-
     gt_mat = Path(gt_mat)
     if not gt_mat.is_file():
         raise DataError(f"{gt_mat}: MPII ground-truth .mat file not found")

@@ -44,7 +44,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import TRACKS
 from ..errors import DataError
+from ..geometry import PIXEL_STD
 from ..layouts import COCO17, LSPET_JOINTS, MPII16
 from .coco import load_coco, read_coco_json
 from .mpii import load_mpii
@@ -173,7 +175,7 @@ def _lspet_to_mpii(im: dict) -> dict:
             joints[j], vis[j] = src[k, :2], 1
     pts = src[labelled, :2]
     lo, hi = pts.min(axis=0), pts.max(axis=0)
-    s = max(float((hi - lo).max()), 1.0) / 200.0
+    s = max(float((hi - lo).max()), 1.0) / PIXEL_STD
     center = (lo + hi) / 2 - np.array([0.0, 15.0 * s])
     neck, head = src[LSPET_JOINTS.index("neck"), :2], src[LSPET_JOINTS.index("head_top"), :2]
     return {"image": f"lspet/images/{im['file_name']}", "center": center.tolist(), "scale": s,
@@ -301,7 +303,7 @@ def format_summary(summary: dict) -> str:
     cols = ("images", "persons", "persons_labelled", "labelled_joints", "samples")
     lines = [f"seed {summary['seed']}",
              f"{'track/split':<16}" + "".join(f"{c:>18}" for c in cols)]
-    for track in ("mpii", "coco"):
+    for track in TRACKS:
         for split, counts in summary[track].items():
             lines.append(f"{track + '/' + split:<16}" + "".join(f"{counts[c]:>18}" for c in cols))
     return "\n".join(lines)

@@ -43,8 +43,9 @@ def mean_pose_predictions(train_set, val_set) -> dict[str, np.ndarray]:
 
 def reference_baselines(cfg: Config, out_dir: str | Path, fused: bool = True) -> dict:
     """Metrics of an untrained model (seeded official init; `fused`: through the BN-folded
-    inference path) and of the mean-pose predictor on the validation split of each track, written to out_dir/<track>.json (atomically, with the
-    metrics' `units`, NaN as null) while holding the folder's lock."""
+    inference path) and of the mean-pose predictor on the validation split of each track,
+    written to out_dir/<track>.json (atomically, with the metrics' `units`, NaN as null) while
+    holding the folder's lock."""
     device = torch.device("cpu")
     summary = {}
     with folder_lock(out_dir) as out:

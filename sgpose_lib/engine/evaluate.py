@@ -18,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from pycocotools.coco import COCO
 
-from ..config import Config
-from ..data import build_dataset
+from ..config import GT_BOXES, Config
+from ..data import build_dataset, load_coco_gt
 from ..errors import ConfigError
 from ..geometry import PIXEL_STD
 from ..layouts import Layout
@@ -102,10 +101,10 @@ def score_predictions(pred: dict, dataset, cfg: Config, out_dir: str | Path | No
         img_ids = pred["image_id"].tolist() if cfg.data.limit_val else None
         metrics = coco_keypoint_metrics(dataset.coco, results, img_ids=img_ids)
         if getattr(dataset, "gt_file_body", None):
-            body_metrics = coco_keypoint_metrics(_load_coco_quiet(dataset.gt_file_body), results,
+            body_metrics = coco_keypoint_metrics(load_coco_gt(dataset.gt_file_body), results,
                                                  img_ids=img_ids)
             metrics.update({f"body_{k}": v for k, v in body_metrics.items()})
-        if cfg.eval.boxes == "gt" and "joints" in pred:  # one prediction per annotated person
+        if cfg.eval.boxes == GT_BOXES and "joints" in pred:  # one prediction per annotated person
             metrics["mean_oks"] = float(np.nanmean(dataset_person_oks(pred, dataset)))
         if out_dir is not None:
             atomic_write_text(Path(out_dir, "keypoints_results.json"), json.dumps(results))
@@ -145,21 +144,8 @@ def dataset_person_oks(pred: dict, dataset) -> np.ndarray:
     return person_oks(pred["preds"], pred["joints"], areas, sigmas)
 
 
-_COCO_CACHE: dict[str, COCO] = {}
-
-
-def _load_coco_quiet(path: Path) -> COCO:
-    key = str(path.resolve())
-    if key not in _COCO_CACHE:
-        import contextlib
-        import io
-        with contextlib.redirect_stdout(io.StringIO()):
-            _COCO_CACHE[key] = COCO(str(path))
-    return _COCO_CACHE[key]
-
-
 def evaluate_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = None,
-                        boxes: str = "gt", flip: bool = True, val_ann: str | None = None,
+                        boxes: str = GT_BOXES, flip: bool = True, val_ann: str | None = None,
                         image_root: str | None = None, workers: int | None = None,
                         progress: bool = False, fused: bool = True) -> dict:
     """Evaluate a training checkpoint on its run's validation data, with ground truth boxes or a
@@ -196,7 +182,7 @@ def evaluate_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = Non
 
 def _check_boxes(boxes: str, track: str, checkpoint: str | Path) -> None:
     """ConfigError for detector boxes with an MPII-track checkpoint (they would be ignored)."""
-    if boxes != "gt" and track == "mpii":
+    if boxes != GT_BOXES and track == "mpii":
         raise ConfigError(f"{checkpoint}: an MPII-track checkpoint; detector boxes ({boxes}) "
                           "apply to the COCO track only (MPII has no detector boxes: it is scored "
                           "on the annotated person centre and scale), so leave out --boxes")

@@ -51,7 +51,6 @@ def load_checkpoint_model(checkpoint: str | Path, fused: bool = True):
     return model.eval(), cfg, device
 
 
-
 @torch.inference_mode()
 def predict(model, dataset, cfg: Config, device: torch.device, flip: bool | None = None,
             keep_seg: bool = False, progress: bool = False) -> dict[str, np.ndarray]:

@@ -48,7 +48,7 @@ def environment(root: str | Path | None = None) -> dict:
     """Versions of the packages that matter, the git commit of `root` (default: this package's
     checkout) and whether its tracked files other than generated OUTPUTS were modified, the CPU model, torch's CPU dispatch level and
     thread count, and the CUDA device if any."""
-    root = Path(root) if root else Path(__file__).resolve().parents[1]
+    root = Path(root) if root else Path(__file__).resolve().parents[2]
     status = _git(["status", "--porcelain", "--untracked-files=no", "--", ".",
                    *(f":(exclude){p}" for p in OUTPUTS)], root)
     cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None

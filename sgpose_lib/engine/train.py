@@ -2,29 +2,30 @@
 
 A run folder holds `config.json`, `log.jsonl` (one line per step and per validation; the same bits
 on every run with the same seed), `timing.jsonl` (throughput, data wait), `epochs.csv` (one row per
-epoch: mean losses, DWA weights, validation metrics; the learning curve), `last.pt` and `best.pt`.
-Checkpoints are written every epoch atomically; `resume=True` continues after the last completed
-epoch and gives the same weights and log as an uninterrupted run.
+epoch: mean losses, DWA weights, validation metrics; the learning curve; see run_log.py),
+`environment.json` (provenance.py), `last.pt` and `best.pt`. Checkpoints are written every epoch
+atomically; `resume=True` continues after the last completed epoch and gives the same weights and
+log as an uninterrupted run.
 
 A run folder is never overwritten by accident: one process at a time holds it (a lock); a new run
 into a folder holding a run, or a resume with another config, stops with an error naming the
 differing keys unless `restart=True` (start over). Keys that do not change the result
-(`RESULT_FREE_KEYS`) may differ, and `train.epochs` may grow: the run continues with the learning
-rate of `lr_at` (milestones are absolute epochs, so a run extended past its last milestone goes on
-at the decayed rate).
+(`config.RESULT_FREE_KEYS`) may differ, and `train.epochs` may grow: the run continues with the
+learning rate of `lr_at` (milestones are absolute epochs, so a run extended past its last
+milestone goes on at the decayed rate).
 
 Under `torchrun` (WORLD_SIZE > 1) the model is wrapped in DistributedDataParallel; `batch_size` is
 the global batch, split evenly over the processes; only rank 0 writes files and shows progress.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -32,15 +33,16 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from ..config import Config
-from ..data import build_dataset
+from ..config import Config, config_differences
+from ..data import TopDownDataset, build_dataset
 from ..errors import ConfigError, TrainingError
 from ..losses import DynamicWeightAverage, joints_mse_loss, seg_bce_loss, total_loss
 from ..model import build_model
 from .checkpoint_io import (atomic_save, atomic_write_text, check_writable, folder_lock,
-                            load_checkpoint, load_model_state)
+                            json_safe, load_checkpoint, load_model_state)
 from .evaluate import evaluate_dataset, primary_metric
 from .provenance import environment
+from .run_log import RunLog
 from .runtime import Dist, init_distributed, resolve_device, to_device
 
 
@@ -94,122 +96,6 @@ def make_loader(dataset, cfg: Config, epoch: int, ddp: Dist, train: bool) -> Dat
                       persistent_workers=False)
 
 
-class RunLog:
-    """Append-only JSON-lines logs of a run; on resume, lines past the checkpoint are dropped."""
-
-    def __init__(self, folder: Path, enabled: bool):
-        self.enabled = enabled
-        self.log = folder / "log.jsonl"
-        self.timing = folder / "timing.jsonl"
-
-    def truncate_after(self, epoch: int) -> None:
-        """Keep only lines of epochs < `epoch` (what the checkpoint being resumed has seen)."""
-        if not self.enabled:
-            return
-        for path in (self.log, self.timing):
-            if path.exists():
-                lines = [ln for ln in path.read_text().splitlines()
-                         if ln.strip() and _complete_before(ln, epoch)]
-                path.write_text("".join(ln + "\n" for ln in lines))
-
-    def write(self, record: dict, timing: bool = False) -> None:
-        if self.enabled:
-            with open(self.timing if timing else self.log, "a") as f:
-                f.write(json.dumps(json_safe(record)) + "\n")
-
-    def records(self, timing: bool = False) -> list[dict]:
-        path = self.timing if timing else self.log
-        if not path.exists():
-            return []
-        out = []
-        for line in path.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line cut by a crash
-        return out
-
-    def last_validation(self) -> dict:
-        vals = [r for r in self.records() if r.get("kind") == "val"]
-        return {k: v for k, v in vals[-1].items() if k not in ("kind", "epoch", "step")} \
-            if vals else {}
-
-    def write_epochs(self, path: Path) -> None:
-        """One CSV row per completed epoch (1-based `epoch`): lr, the epoch means of the step
-        losses and DWA weights, seconds and img/s, and the validation metrics where validated."""
-        if not self.enabled:
-            return
-        rows: dict[int, dict] = {}
-        sums: dict[int, dict] = {}
-        for r in self.records():
-            e = r["epoch"]
-            row = rows.setdefault(e, {"epoch": e + 1})
-            if r.get("kind") == "step":
-                acc = sums.setdefault(e, {"n": 0})
-                acc["n"] += 1
-                row["lr"] = r["lr"]
-                for k in ("loss", "l_key", "l_seg", "w_key", "w_seg"):
-                    acc[k] = acc.get(k, 0.0) + r[k]
-            elif r.get("kind") == "val":
-                row.update({f"val_{k}": v for k, v in r.items()
-                            if k not in ("kind", "epoch", "step")})
-        for e, acc in sums.items():
-            rows[e].update({k: v / acc["n"] for k, v in acc.items() if k != "n"})
-        for t in self.records(timing=True):
-            if t["epoch"] in rows:
-                rows[t["epoch"]].update(seconds=t["seconds"], img_per_s=t["img_per_s"])
-        table = [rows[e] for e in sorted(rows)]
-        fields = list(dict.fromkeys(k for row in table for k in row))
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=fields, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows({k: _csv_value(v) for k, v in row.items()} for row in table)
-        atomic_write_text(path, text.getvalue())
-
-
-def json_safe(value):
-    """`value` with every non-finite float replaced by None (JSON has no NaN)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
-
-
-def _csv_value(v):
-    return "" if isinstance(v, float) and not math.isfinite(v) else v
-
-
-def _complete_before(line: str, epoch: int) -> bool:
-    try:
-        return json.loads(line)["epoch"] < epoch
-    except (json.JSONDecodeError, KeyError):
-        return False  # a line cut by a crash
-
-
-RESULT_FREE_KEYS = ("data.workers", "train.device", "eval.batch_size")  # may differ on resume
-
-
-def config_differences(stored: dict, current: dict, prefix: str = "") -> list[str]:
-    """'key: old -> new' for every leaf that differs between two `Config.to_dict()`s, leaving out
-    RESULT_FREE_KEYS and train.epochs (a run may be continued for more epochs)."""
-    out = []
-    for key in sorted(set(stored) | set(current)):
-        name = f"{prefix}{key}"
-        a, b = stored.get(key), current.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += config_differences(a, b, f"{name}.")
-        elif name not in (*RESULT_FREE_KEYS, "train.epochs") and _canon(a) != _canon(b):
-            out.append(f"{name}: {a!r} -> {b!r}")
-    return out
-
-
-def _canon(value):
-    return json.dumps(value, sort_keys=True)
-
-
 def _resume_checkpoint(out: Path, cfg: Config, resume: bool, restart: bool, say) -> dict | None:
     """The checkpoint to continue from, or None to start afresh; TrainingError where going on
     would lose or mix a run (see the module docstring)."""
@@ -256,8 +142,57 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
         return _train(cfg, out, ddp, resume, restart, progress, max_epochs)
 
 
-def _train(cfg: Config, out: Path, ddp: "Dist", resume: bool, restart: bool, progress: bool,
+@dataclass
+class _Run:
+    """What the epochs of one training run share; `best` and `step` advance as it trains."""
+    cfg: Config
+    out: Path
+    ddp: Dist
+    device: torch.device
+    model: torch.nn.Module      # the bare model: validation and checkpoints
+    net: torch.nn.Module        # what the steps call: `model`, or its DDP wrapper
+    optimizer: torch.optim.Optimizer
+    dwa: DynamicWeightAverage
+    log: RunLog
+    progress: bool
+    best: float = -math.inf     # best primary metric validated so far
+    step: int = 0               # optimisation steps taken
+
+
+def _train(cfg: Config, out: Path, ddp: Dist, resume: bool, restart: bool, progress: bool,
            max_epochs: int | None) -> dict:
+    """`train` in the locked folder: set up, seed, build, start afresh or resume, then each
+    epoch: train, validate when due, checkpoint."""
+    device = _setup(cfg, out, ddp)
+    train_set, val_set = _datasets(cfg)
+    torch.manual_seed(cfg.train.seed)
+    np.random.seed(cfg.train.seed)
+    model, optimizer, dwa = _build(cfg, ddp, device)
+    run = _Run(cfg, out, ddp, device, model, model, optimizer, dwa, RunLog(out, ddp.main), progress)
+    ckpt = _start(run, resume, restart)
+    start_epoch = ckpt["epoch"] if ckpt is not None else 0
+    if ddp.world_size > 1:
+        run.net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    last_metrics: dict = run.log.last_validation() if ckpt is not None else {}
+    end_epoch = min(cfg.train.epochs, max_epochs or cfg.train.epochs)
+    if start_epoch >= end_epoch and ddp.main and progress:
+        print(f"{out}: already trained {start_epoch} epochs, nothing to do (the metrics are "
+              "those of its last validation)")
+    for epoch in range(start_epoch, end_epoch):
+        _train_epoch(run, train_set, epoch)
+        metrics = _validate(run, val_set, epoch)
+        if metrics is not None:
+            last_metrics = metrics
+        _end_epoch(run, epoch)
+    return {"best": run.best, "epochs": max(end_epoch, start_epoch),
+            "metrics": json_safe(last_metrics), "finished_before": start_epoch >= end_epoch}
+
+
+def _setup(cfg: Config, out: Path, ddp: Dist) -> torch.device:
+    """The device of this process; the run folder checked writable (rank 0), torch's threads
+    set, and ConfigError for a batch that does not split evenly over the processes."""
     device = resolve_device(cfg.train.device)
     if device.type == "cuda" and ddp.world_size > 1:
         device = torch.device("cuda", ddp.local_rank)
@@ -268,15 +203,22 @@ def _train(cfg: Config, out: Path, ddp: "Dist", resume: bool, restart: bool, pro
     if cfg.train.batch_size % ddp.world_size:
         raise ConfigError(f"train.batch_size: {cfg.train.batch_size} is not divisible by the "
                           f"{ddp.world_size} processes")
+    return device
 
+
+def _datasets(cfg: Config) -> tuple[TopDownDataset, TopDownDataset]:
+    """(training set, validation set); ConfigError for a batch larger than the training set."""
     train_set = build_dataset(cfg, "train")
     val_set = build_dataset(cfg, "val")
     if cfg.train.batch_size > len(train_set):
         raise ConfigError(f"train.batch_size: {cfg.train.batch_size} is larger than the "
                           f"{len(train_set)} training samples")
+    return train_set, val_set
 
-    torch.manual_seed(cfg.train.seed)
-    np.random.seed(cfg.train.seed)
+
+def _build(cfg: Config, ddp: Dist, device: torch.device
+           ) -> tuple[torch.nn.Module, torch.optim.Optimizer, DynamicWeightAverage]:
+    """(model on `device`, Adam, DWA) of a fresh run, from the seeded RNG's current state."""
     model = build_model(cfg.model)
     if ddp.world_size > 1 and cfg.train.sync_bn:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -286,98 +228,111 @@ def _train(cfg: Config, out: Path, ddp: "Dist", resume: bool, restart: bool, pro
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)  # no weight decay: official
     dwa = DynamicWeightAverage(2, "off" if not cfg.model.sgm_sites else cfg.loss.dwa,
                                cfg.loss.temperature)
-    log = RunLog(out, ddp.main)
+    return model, optimizer, dwa
 
-    start_epoch, best, step = 0, -math.inf, 0
-    ckpt = _resume_checkpoint(out, cfg, resume, restart, print if ddp.main else lambda _: None)
+
+def _start(run: _Run, resume: bool, restart: bool) -> dict | None:
+    """Continue from the folder's last.pt (weights, optimizer, DWA, torch RNG, best, step; the
+    logs cut back to it) or start afresh (the files of an earlier run removed); config.json and
+    environment.json written (rank 0). Returns the checkpoint continued, or None."""
+    cfg, out, main = run.cfg, run.out, run.ddp.main
+    say: Callable[[str], None] = print if main else lambda _: None
+    ckpt = _resume_checkpoint(out, cfg, resume, restart, say)
     if ckpt is not None:
-        load_model_state(model, ckpt["model"], out / "last.pt")
-        optimizer.load_state_dict(ckpt["optimizer"])
-        dwa.load_state_dict(ckpt["dwa"])
+        load_model_state(run.model, ckpt["model"], out / "last.pt")
+        run.optimizer.load_state_dict(ckpt["optimizer"])
+        run.dwa.load_state_dict(ckpt["dwa"])
         torch.set_rng_state(ckpt["rng"]["torch"])
-        start_epoch, best, step = ckpt["epoch"], ckpt["best"], ckpt["step"]
-        log.truncate_after(start_epoch)
-        if ddp.main:
+        run.best, run.step = ckpt["best"], ckpt["step"]
+        run.log.truncate_after(ckpt["epoch"])
+        if main:
             atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
-    elif ddp.main:
-        for path in (log.log, log.timing, out / "epochs.csv", out / "best.pt", out / "last.pt",
-                     out / "environment.json"):
+    elif main:
+        for path in (run.log.log, run.log.timing, out / "epochs.csv", out / "best.pt",
+                     out / "last.pt", out / "environment.json"):
             path.unlink(missing_ok=True)
         atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
-        if progress:
+        if run.progress:
             print(f"sgpose train: profile={cfg.profile} variant={cfg.variant} "
                   f"track={cfg.data.track} seed={cfg.train.seed} -> {out}")
-
-    if ddp.main:  # the software and machine of this (part of the) run
+    if main:  # the software and machine of this (part of the) run
         atomic_write_text(out / "environment.json", json.dumps(environment(), indent=2))
-    net = model
-    if ddp.world_size > 1:
-        net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+    return ckpt
 
-    last_metrics: dict = log.last_validation() if ckpt is not None else {}
-    end_epoch = min(cfg.train.epochs, max_epochs or cfg.train.epochs)
-    if start_epoch >= end_epoch and ddp.main and progress:
-        print(f"{out}: already trained {start_epoch} epochs, nothing to do (the metrics are "
-              "those of its last validation)")
-    for epoch in range(start_epoch, end_epoch):
-        lr = lr_at(epoch, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        train_set.set_epoch(epoch)
-        loader = make_loader(train_set, cfg, epoch, ddp, train=True)
-        net.train()
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", leave=False,
-                   disable=not (progress and ddp.main), dynamic_ncols=True)
-        t_epoch, wait, seen = time.perf_counter(), 0.0, 0
+
+def _train_epoch(run: _Run, train_set: TopDownDataset, epoch: int) -> None:
+    """One pass over the training set at the learning rate of `epoch` (0-based): a `step` line
+    per batch in log.jsonl, the epoch's throughput in timing.jsonl."""
+    cfg, ddp = run.cfg, run.ddp
+    lr = lr_at(epoch, cfg)
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    train_set.set_epoch(epoch)
+    loader = make_loader(train_set, cfg, epoch, ddp, train=True)
+    run.net.train()
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", leave=False,
+               disable=not (run.progress and ddp.main), dynamic_ncols=True)
+    t_epoch, wait, seen = time.perf_counter(), 0.0, 0
+    t_ready = time.perf_counter()
+    for batch in bar:
+        wait += time.perf_counter() - t_ready
+        batch = to_device(batch, run.device, cfg.train.channels_last)
+        rec = train_step(run.net, batch, run.optimizer, run.dwa, cfg, run.step)
+        seen += batch["image"].shape[0] * ddp.world_size
+        run.log.write({"kind": "step", "epoch": epoch, "step": run.step, "lr": lr, **rec})
+        run.step += 1
+        rate = seen / (time.perf_counter() - t_epoch)
+        bar.set_postfix(L_key=f"{rec['l_key']:.2e}", L_seg=f"{rec['l_seg']:.3f}",
+                        w_k=f"{rec['w_key']:.2f}", w_s=f"{rec['w_seg']:.2f}",
+                        img_s=f"{rate:.0f}")
         t_ready = time.perf_counter()
-        for batch in bar:
-            wait += time.perf_counter() - t_ready
-            batch = to_device(batch, device, cfg.train.channels_last)
-            rec = train_step(net, batch, optimizer, dwa, cfg, step)
-            seen += batch["image"].shape[0] * ddp.world_size
-            log.write({"kind": "step", "epoch": epoch, "step": step, "lr": lr, **rec})
-            step += 1
-            rate = seen / (time.perf_counter() - t_epoch)
-            bar.set_postfix(L_key=f"{rec['l_key']:.2e}", L_seg=f"{rec['l_seg']:.3f}",
-                            w_k=f"{rec['w_key']:.2f}", w_s=f"{rec['w_seg']:.2f}",
-                            img_s=f"{rate:.0f}")
-            t_ready = time.perf_counter()
-        if cfg.loss.dwa == "epoch":
-            dwa.end_epoch()
-        elapsed = time.perf_counter() - t_epoch
-        log.write({"epoch": epoch, "seconds": elapsed, "img_per_s": seen / elapsed,
+    if cfg.loss.dwa == "epoch":
+        run.dwa.end_epoch()
+    elapsed = time.perf_counter() - t_epoch
+    run.log.write({"epoch": epoch, "seconds": elapsed, "img_per_s": seen / elapsed,
                    "data_wait_share": wait / elapsed}, timing=True)
 
-        is_last = epoch + 1 == cfg.train.epochs
-        every = cfg.train.val_every
-        if ddp.main and every > 0 and ((epoch + 1) % every == 0 or is_last):
-            last_metrics = evaluate_dataset(model, val_set, cfg, device)
-            metric = primary_metric(last_metrics, cfg.data.track)
-            log.write({"kind": "val", "epoch": epoch, "step": step, **last_metrics})
-            if progress:
-                print(f"epoch {epoch + 1}: {_metric_name(cfg)} = {metric:.4f}")
-            if metric > best:
-                best = metric
-                atomic_save(_state(model, optimizer, dwa, cfg, epoch + 1, best, step),
-                            out / "best.pt")
-        if ddp.main:
-            atomic_save(_state(model, optimizer, dwa, cfg, epoch + 1, best, step), out / "last.pt")
-            log.write_epochs(out / "epochs.csv")
-        if ddp.world_size > 1:
-            dist.barrier()
-    return {"best": best, "epochs": max(end_epoch, start_epoch), "metrics": json_safe(last_metrics),
-            "finished_before": start_epoch >= end_epoch}
+
+def _validate(run: _Run, val_set: TopDownDataset, epoch: int) -> dict | None:
+    """After `epoch` (0-based), when due (rank 0; every train.val_every epochs and after the
+    last): the track's metrics, a `val` line in log.jsonl, the progress line, best.pt on a new
+    best. None when not due."""
+    cfg = run.cfg
+    is_last = epoch + 1 == cfg.train.epochs
+    every = cfg.train.val_every
+    if not (run.ddp.main and every > 0 and ((epoch + 1) % every == 0 or is_last)):
+        return None
+    metrics = evaluate_dataset(run.model, val_set, cfg, run.device)
+    metric = primary_metric(metrics, cfg.data.track)
+    run.log.write({"kind": "val", "epoch": epoch, "step": run.step, **metrics})
+    if run.progress:
+        print(f"epoch {epoch + 1}: {_metric_name(cfg)} = {metric:.4f}")
+    if metric > run.best:
+        run.best = metric
+        atomic_save(_state(run, epoch + 1), run.out / "best.pt")
+    return metrics
+
+
+def _end_epoch(run: _Run, epoch: int) -> None:
+    """last.pt and epochs.csv after `epoch` (0-based; rank 0), then wait for every process."""
+    if run.ddp.main:
+        atomic_save(_state(run, epoch + 1), run.out / "last.pt")
+        run.log.write_epochs(run.out / "epochs.csv")
+    if run.ddp.world_size > 1:
+        dist.barrier()
 
 
 def _metric_name(cfg: Config) -> str:
     return "PCKh@0.5 Mean" if cfg.data.track == "mpii" else "AP"
 
 
-def _state(model, optimizer, dwa, cfg: Config, epoch: int, best: float, step: int) -> dict:
-    """Everything a checkpoint needs to explain itself and to resume bit for bit."""
-    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "dwa": dwa.state_dict(), "config": cfg.to_dict(), "epoch": epoch, "best": best,
-            "step": step, "lr_schedule": {"lr": cfg.train.lr, "steps": list(cfg.train.lr_steps),
-                                          "factor": cfg.train.lr_factor},
+def _state(run: _Run, epoch: int) -> dict:
+    """Everything a checkpoint after `epoch` completed epochs needs to explain itself and to
+    resume bit for bit."""
+    cfg = run.cfg
+    return {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+            "dwa": run.dwa.state_dict(), "config": cfg.to_dict(), "epoch": epoch,
+            "best": run.best, "step": run.step,
+            "lr_schedule": {"lr": cfg.train.lr, "steps": list(cfg.train.lr_steps),
+                            "factor": cfg.train.lr_factor},
             "rng": {"torch": torch.get_rng_state()}}

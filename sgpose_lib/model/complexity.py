@@ -13,14 +13,16 @@ import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .hrnet import PRESETS, PoseHighResolutionNet
 from ..config import SGM_SITES
 from ..errors import ConfigError
+from .hrnet import PRESETS, PoseHighResolutionNet
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Number of parameters (learnable tensors' elements; BN running statistics are buffers)."""
-    return sum(p.numel() for p in model.parameters())
+def count_parameters(model: nn.Module, sgm: bool = True) -> int:
+    """Number of parameters (learnable tensors' elements; BN running statistics are buffers);
+    `sgm=False` leaves out those of the SGMs (the modules under `sgm.`)."""
+    return sum(p.numel() for name, p in model.named_parameters()
+               if sgm or not name.startswith("sgm."))
 
 
 def count_macs(model: nn.Module, input_size: tuple[int, int] = (192, 256)) -> int:

@@ -243,10 +243,6 @@ class PoseHighResolutionNet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def get_num_params(self, sgm: bool = True) -> int:
-        """Number of parameters (BN running statistics are buffers, not counted)."""
-        return sum(p.numel() for name, p in self.named_parameters() if sgm or not name.startswith("sgm."))
-
     def _attend(self, site: str, seg: list[torch.Tensor]) -> Attend | None:
         """The SGM of `site` as a map of branch 0 that records its logits in `seg`, or None."""
         if site not in self.sgm:

@@ -13,9 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ..config import ATTENTIONS
 from ..errors import ConfigError
-
-ATTENTIONS = ("multiply", "residual")
 
 
 class SGM(nn.Module):
