@@ -7,7 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from sgpose_lib.report.convergence import _trend, paper_milestones, read_params, run_config
+from sgpose_lib.engine.convergence_runs import paper_milestones, read_params, run_config
+from sgpose_lib.report.convergence import _trend
 from sgpose_lib.report.curves import CurveRun, per_epoch, plateau, validated
 from sgpose_lib.errors import ConfigError
 from sgpose_lib.report.stats import Estimate

@@ -16,54 +16,14 @@ from pathlib import Path
 from typing import Mapping
 
 import pandas as pd
-import yaml
-
-from ..config import TRACKS, Config, ConfigError, load_config
+from ..config import TRACKS
+from ..engine.convergence_runs import paper_milestones, read_params
 from .curves import (CURVE_METRICS, PLATEAU_TOL, CurveRun, curve_figure, curve_frame,
                      curve_markdown, per_epoch, plateau, read_curve, validated)
 from .stats import Estimate, fmt_estimate, fmt_p
 
-PAPER_EPOCHS, PAPER_MILESTONES = 210, (170, 200)
 BUDGETS = (5, 10, 15, 30, 45, 60, 90, 120)   # matched budgets (epochs) shown when validated
 CHANGE_TOL = 1.0                             # points: gain changes smaller than this "hold"
-
-
-def paper_milestones(epochs: int) -> tuple[int, ...]:
-    """Epochs (0-based starts) of the two lr drops at the paper's fractions 170/210 and 200/210."""
-    return tuple(int(round(epochs * m / PAPER_EPOCHS)) for m in PAPER_MILESTONES)
-
-
-def read_params(path: str | Path = "convergence/params.yaml") -> dict:
-    """convergence/params.yaml with its setting resolved: {'setting', 'spec', 'runs'}."""
-    path = Path(path)
-    try:
-        params = yaml.safe_load(path.read_text())
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}") from None
-    setting = params.get("setting")
-    settings = params.get("settings") or {}
-    if setting not in settings:
-        raise ConfigError(f"{path}: setting {setting!r} is not one of {sorted(settings)}")
-    return {"setting": setting, "spec": settings[setting], "runs": params.get("runs") or {}}
-
-
-def run_config(params: Mapping, run: str, study_params: str | Path = "params.yaml") -> Config:
-    """The Config of convergence run `run`: the setting's profile, the run's track/variant/
-    radius/seed, the setting's epochs for the track, the paper's schedule shape, val_every."""
-    if run not in params["runs"]:
-        raise ConfigError(f"run {run!r} is not one of {sorted(params['runs'])}")
-    spec, item = params["spec"], params["runs"][run]
-    cfg = load_config(spec["profile"], study_params, track=item["track"], variant=item["variant"],
-                      radius=item.get("radius", 5), seed=item.get("seed", 0))
-    epochs = int(spec["epochs"][cfg.data.track])
-    cfg.train.epochs = epochs
-    cfg.train.lr_steps = paper_milestones(epochs)
-    cfg.train.val_every = int(spec["val_every"])
-    return cfg.validate()
 
 
 def collect(params: Mapping, runs_dir: str | Path) -> list[CurveRun]:
