@@ -80,92 +80,35 @@ def plot_attention_maps(sg_model, dataset, cfg, indices=None, n_images: int = 4,
     Per skeleton: the share of labelled joints within 0.5 x head size (PCKh@0.5 of the image, MPII
     track) or within 10 % of the box size (COCO track). Saved to `out_png` if given; returns the
     figure."""
-    layout = dataset.layout
-    if indices is None:
-        indices = pick_indices(dataset, n_images)
-    else:
-        indices = list(indices)
-        if getattr(dataset, "coco", None) is not None:
-            safe = figure_safe(dataset)
-            if not all(safe[i] for i in indices):
-                warnings.warn("plot_attention_maps: some of `indices` are COCO images whose "
-                              "licence forbids derivatives or commercial use: do not publish "
-                              "this figure (the default indices avoid them)", stacklevel=2)
+    indices = _figure_indices(dataset, indices, n_images)
     sub = _Subset(dataset, indices)
     dev = torch.device(device)
     sg_model.to(dev)
-    pred_sg = predict(sg_model, sub, cfg, dev, keep_seg=True)
-    pred_base = None
+    preds = [predict(sg_model, sub, cfg, dev, keep_seg=True)]
     if baseline_model is not None:
         baseline_model.to(dev)
-        pred_base = predict(baseline_model, sub, cfg, dev)
-    sites = sgm_map_sites(cfg.model.sgm_sites)
-    seg = pred_sg.get("seg")
+        preds.append(predict(baseline_model, sub, cfg, dev))
+    seg = preds[0].get("seg")
     n_maps = 0 if seg is None else seg.shape[1]
-    names = ["input crop", "ground-truth disc (r=" + f"{cfg.data.radius:g})"]
-    names += [f"SG map: {sites[s] if s < len(sites) else s}" for s in range(n_maps)]
-    sk_names = [f"SG skeleton\n{labels[1]}" if labels else "SG skeleton"]
-    if pred_base is not None:
-        sk_names.append(f"baseline skeleton\n{labels[0]}" if labels else "baseline skeleton")
-    cols = names + sk_names
+    cols = _column_names(cfg, n_maps, labels, with_baseline=len(preds) > 1)
     w, h = cfg.data.input_size
     cell = 1.9
     fig, axes = plt.subplots(len(indices), len(cols), figsize=(cell * len(cols) * w / h + 0.6,
                                                                cell * len(indices) + 0.9),
                              squeeze=False)
-    hw, hh = cfg.data.heatmap_size
-    sx, sy = w / hw, h / hh
-    extent = (-0.5 * sx, (hw - 0.5) * sx, (hh - 0.5) * sy, -0.5 * sy)
     image_ax = None
-    excluded = np.array([n in PCKH_EXCLUDED for n in layout.joints])
     for row, index in enumerate(indices):
         sample = dataset[index]
         img = denormalize(sample["image"])
-        gt = np.asarray(sample["joints_input"])
-        gt_valid = (gt[:, 2] > 0) & ~excluded
-        to_input = get_affine_transform(np.asarray(sample["center"]), np.asarray(sample["scale"]),
-                                        0.0, (w, h))
-        if cfg.data.track == "mpii" and sample["headsize"] > 0:  # image pixels -> input pixels
-            norm = 0.5 * float(sample["headsize"]) * float(np.hypot(*to_input[0, :2]))
-        else:
-            norm = 0.1 * max(w, h)
         ax = axes[row]
         ax[0].imshow(img)
         ax[0].set_ylabel(f"val #{index}", fontsize=8)
         maps = [np.asarray(sample["seg"], dtype=np.float64)]
         if n_maps:
             maps += [seg[row, s] for s in range(n_maps)]
-        for k, m in enumerate(maps):
-            a = ax[1 + k]
-            a.imshow(img * 0.6)
-            if k == 0:  # the disc target: 0 or 1, on the shared scale of the right-hand bar
-                image_ax = a.imshow(m, cmap="magma", vmin=0, vmax=1, alpha=alpha, extent=extent,
-                                    interpolation="bilinear")
-                if m.any():
-                    a.contour(np.arange(hw) * sx, np.arange(hh) * sy, m, levels=[0.5],
-                              colors="cyan", linewidths=0.6)
-                continue
-            # a predicted map on its own scale (its min to its max), with the panel's colour bar:
-            # the maps are soft (they peak well below 1) and vanish on a shared 0-1 scale
-            im = a.imshow(m, cmap="magma", vmin=float(m.min()), vmax=max(float(m.max()),
-                          float(m.min()) + 1e-6), alpha=alpha, extent=extent,
-                          interpolation="bilinear")
-            cax = a.inset_axes((0.86, 0.04, 0.05, 0.42))
-            bar = fig.colorbar(im, cax=cax, ticks=[float(m.min()), float(m.max())])
-            bar.ax.tick_params(labelsize=5, colors="w", length=1.5, pad=1)
-            bar.ax.yaxis.set_major_formatter("{x:.2f}")
-        for k, pred in enumerate([pred_sg] + ([pred_base] if pred_base is not None else [])):
-            a = ax[1 + len(maps) + k]
-            xy = affine_points(pred["preds"][row], to_input)
-            ok = np.linalg.norm(xy - gt[:, :2], axis=1) <= norm
-            score = ok[gt_valid].mean() * 100 if gt_valid.any() else np.nan
-            a.imshow(img)
-            dxy, dvalid = _display_joints(xy, gt_valid.copy(), layout)
-            _draw_skeleton(a, dxy, dvalid, layout)
-            a.scatter(gt[gt_valid, 0], gt[gt_valid, 1], s=8, marker="+", c="w", lw=0.6, zorder=4)
-            a.text(0.03, 0.97, f"{score:.0f} % correct", transform=a.transAxes, fontsize=6.5,
-                   va="top", color="w", bbox=dict(boxstyle="round,pad=0.2", fc="k", alpha=0.5,
-                                                  lw=0))
+        image_ax = _draw_maps(fig, ax[1:1 + len(maps)], img, maps, cfg, alpha)
+        _draw_skeletons(ax[1 + len(maps):], img, sample, [p["preds"][row] for p in preds],
+                        cfg, dataset.layout)
         for a in ax:
             a.set_xticks([])
             a.set_yticks([])
@@ -173,6 +116,103 @@ def plot_attention_maps(sg_model, dataset, cfg, indices=None, n_images: int = 4,
             a.set_ylim(h - 0.5, -0.5)
     for k, name in enumerate(cols):
         axes[0, k].set_title(name, fontsize=8)
+    _caption(fig, cfg, dataset.layout)
+    if image_ax is not None:
+        cax = fig.add_axes((0.94, 0.25, 0.012, 0.5))
+        fig.colorbar(image_ax, cax=cax).ax.tick_params(labelsize=7)
+        cax.set_title("p", fontsize=7)
+    if out_png is not None:
+        save_figure(fig, out_png, 100, close=False)
+    return fig
+
+
+def _figure_indices(dataset, indices, n_images: int) -> list[int]:
+    """`indices` as a list (a warning if any is a COCO image whose licence forbids publishing a
+    derivative), or `n_images` publishable ones spread over the set."""
+    if indices is None:
+        return pick_indices(dataset, n_images)
+    indices = list(indices)
+    if getattr(dataset, "coco", None) is not None:
+        safe = figure_safe(dataset)
+        if not all(safe[i] for i in indices):
+            warnings.warn("plot_attention_maps: some of `indices` are COCO images whose "
+                          "licence forbids derivatives or commercial use: do not publish "
+                          "this figure (the default indices avoid them)", stacklevel=3)
+    return indices
+
+
+def _column_names(cfg, n_maps: int, labels: tuple | None, with_baseline: bool) -> list[str]:
+    """Panel titles: crop, disc target, one per SGM map, the SG (and baseline) skeletons."""
+    sites = sgm_map_sites(cfg.model.sgm_sites)
+    names = ["input crop", "ground-truth disc (r=" + f"{cfg.data.radius:g})"]
+    names += [f"SG map: {sites[s] if s < len(sites) else s}" for s in range(n_maps)]
+    names.append(f"SG skeleton\n{labels[1]}" if labels else "SG skeleton")
+    if with_baseline:
+        names.append(f"baseline skeleton\n{labels[0]}" if labels else "baseline skeleton")
+    return names
+
+
+def _draw_maps(fig, axes, img: np.ndarray, maps: list[np.ndarray], cfg, alpha: float):
+    """The disc target (maps[0], on the shared 0-1 scale; returned for the right-hand bar) and
+    each predicted map on its own scale with a small bar, over the dimmed crop. Maps are in
+    heatmap pixels, drawn over the crop in input pixels."""
+    w, h = cfg.data.input_size
+    hw, hh = cfg.data.heatmap_size
+    sx, sy = w / hw, h / hh
+    extent = (-0.5 * sx, (hw - 0.5) * sx, (hh - 0.5) * sy, -0.5 * sy)
+    image_ax = None
+    for k, (a, m) in enumerate(zip(axes, maps)):
+        a.imshow(img * 0.6)
+        if k == 0:  # the disc target: 0 or 1, on the shared scale of the right-hand bar
+            image_ax = a.imshow(m, cmap="magma", vmin=0, vmax=1, alpha=alpha, extent=extent,
+                                interpolation="bilinear")
+            if m.any():
+                a.contour(np.arange(hw) * sx, np.arange(hh) * sy, m, levels=[0.5],
+                          colors="cyan", linewidths=0.6)
+            continue
+        # a predicted map on its own scale (its min to its max), with the panel's colour bar:
+        # the maps are soft (they peak well below 1) and vanish on a shared 0-1 scale
+        im = a.imshow(m, cmap="magma", vmin=float(m.min()), vmax=max(float(m.max()),
+                      float(m.min()) + 1e-6), alpha=alpha, extent=extent,
+                      interpolation="bilinear")
+        cax = a.inset_axes((0.86, 0.04, 0.05, 0.42))
+        bar = fig.colorbar(im, cax=cax, ticks=[float(m.min()), float(m.max())])
+        bar.ax.tick_params(labelsize=5, colors="w", length=1.5, pad=1)
+        bar.ax.yaxis.set_major_formatter("{x:.2f}")
+    return image_ax
+
+
+def _draw_skeletons(axes, img: np.ndarray, sample: dict, preds: list[np.ndarray], cfg,
+                    layout: Layout) -> None:
+    """One panel per model: its flip-test keypoints (image pixels, mapped to the crop) as a
+    skeleton over the crop, + at the labelled ground truth, and the share of labelled joints
+    within 0.5 x head size (MPII track) or 10 % of the crop (COCO track)."""
+    w, h = cfg.data.input_size
+    excluded = np.array([n in PCKH_EXCLUDED for n in layout.joints])
+    gt = np.asarray(sample["joints_input"])
+    gt_valid = (gt[:, 2] > 0) & ~excluded
+    to_input = get_affine_transform(np.asarray(sample["center"]), np.asarray(sample["scale"]),
+                                    0.0, (w, h))
+    if cfg.data.track == "mpii" and sample["headsize"] > 0:  # image pixels -> input pixels
+        norm = 0.5 * float(sample["headsize"]) * float(np.hypot(*to_input[0, :2]))
+    else:
+        norm = 0.1 * max(w, h)
+    for a, pred in zip(axes, preds):
+        xy = affine_points(pred, to_input)
+        ok = np.linalg.norm(xy - gt[:, :2], axis=1) <= norm
+        score = ok[gt_valid].mean() * 100 if gt_valid.any() else np.nan
+        a.imshow(img)
+        dxy, dvalid = _display_joints(xy, gt_valid.copy(), layout)
+        _draw_skeleton(a, dxy, dvalid, layout)
+        a.scatter(gt[gt_valid, 0], gt[gt_valid, 1], s=8, marker="+", c="w", lw=0.6, zorder=4)
+        a.text(0.03, 0.97, f"{score:.0f} % correct", transform=a.transAxes, fontsize=6.5,
+               va="top", color="w", bbox=dict(boxstyle="round,pad=0.2", fc="k", alpha=0.5,
+                                              lw=0))
+
+
+def _caption(fig, cfg, layout: Layout) -> None:
+    """The figure's title: profile, track, input size, and how to read the panels."""
+    w, h = cfg.data.input_size
     crit = "within 0.5 × head size" if cfg.data.track == "mpii" else "within 10 % of the crop"
     note = (f"maps: sigmoid of the SGM logits on the crop, each on its own scale (its min to its "
             f"max, the small bar in the panel); disc target on 0–1 (right-hand bar); skeletons: "
@@ -184,13 +224,6 @@ def plot_attention_maps(sg_model, dataset, cfg, indices=None, n_images: int = 4,
                  f"{cfg.data.track} track validation images, input {w}×{h}\n"
                  + textwrap.fill(note, chars), fontsize=8)
     fig.tight_layout(rect=(0, 0, 0.93, 0.99))
-    if image_ax is not None:
-        cax = fig.add_axes((0.94, 0.25, 0.012, 0.5))
-        fig.colorbar(image_ax, cax=cax).ax.tick_params(labelsize=7)
-        cax.set_title("p", fontsize=7)
-    if out_png is not None:
-        save_figure(fig, out_png, 100, close=False)
-    return fig
 
 
 def attention_figure(runs_dir: str | Path = "runs", baseline_run: str | None = "mpii_baseline_s0",
