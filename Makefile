@@ -23,7 +23,7 @@ repro: setup
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/dvc repro
 
 test: setup
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest tests
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest tests --durations=12
 
 # Refresh requirements.lock from pyproject.toml (dependencies + extras study and test) with uv in
 # its own venv. Existing pins are kept unless pyproject.toml needs otherwise; LOCK_ARGS=--upgrade

@@ -96,6 +96,23 @@ def test_resume_nothing_or_finished_and_more_epochs(smoke_cfg, tmp_path):
     assert len(rows) == 3 and rows[0].startswith("epoch,") and "val_Mean" in rows[0]
 
 
+def test_finished_run_keeps_the_environment_that_trained_it(smoke_cfg, tmp_path):
+    """Resuming a finished run (the pipeline does on every `dvc repro`) trains nothing and must not
+    replace environment.json, the record of the software that trained it; more epochs do."""
+    cfg = _tiny(smoke_cfg)
+    cfg.train.epochs = 1
+    train(cfg, tmp_path / "run", progress=False)
+    record = tmp_path / "run" / "environment.json"
+    assert "torch" in json.loads(record.read_text())["packages"]
+    record.write_text('{"marker": "the machine that trained epoch 1"}')
+    again = train(cfg, tmp_path / "run", resume=True, progress=False)
+    assert again["finished_before"]
+    assert json.loads(record.read_text()) == {"marker": "the machine that trained epoch 1"}
+    cfg.train.epochs = 2
+    train(cfg, tmp_path / "run", resume=True, progress=False)
+    assert "torch" in json.loads(record.read_text())["packages"]
+
+
 def test_nan_loss_stops_with_step_and_term_and_keeps_checkpoint(smoke_cfg, tmp_path, monkeypatch):
     cfg = _tiny(smoke_cfg)
     train(cfg, tmp_path / "run", progress=False, max_epochs=1)

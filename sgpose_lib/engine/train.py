@@ -255,7 +255,9 @@ def _start(run: _Run, resume: bool, restart: bool) -> dict | None:
         if run.progress:
             print(f"sgpose train: profile={cfg.profile} variant={cfg.variant} "
                   f"track={cfg.data.track} seed={cfg.train.seed} -> {out}")
-    if main:  # the software and machine of this (part of the) run
+    if main and (ckpt is None or ckpt["epoch"] < cfg.train.epochs):
+        # the software and machine of the epochs about to run; a finished run keeps the record
+        # of the one that trained it
         atomic_write_text(out / "environment.json", json.dumps(environment(), indent=2))
     return ckpt
 
