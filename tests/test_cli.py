@@ -353,3 +353,12 @@ def test_train_on_a_fresh_clone_prepares_the_data_first(tmp_path):
                            "data/embedded (as `sgpose prepare`)\n")
     assert (tmp_path / "data" / "prepared" / "mpii_train.json").is_file()
     assert (tmp_path / "run" / "last.pt").is_file()
+
+
+def test_repeated_set_options_all_apply():
+    """`--set a=1 --set b=2` applies both (each --set adds to the list, as --set a=1 b=2 does)."""
+    args = build_parser().parse_args(["train", "--set", "train.epochs=1", "data.workers=0",
+                                      "--set", "train.val_every=0"])
+    assert args.set == ["train.epochs=1", "data.workers=0", "train.val_every=0"]
+    again = build_parser().parse_args(["train"])
+    assert again.set == []

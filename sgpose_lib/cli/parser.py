@@ -129,7 +129,7 @@ def _add_train(sub) -> None:
                    help="random seed, integer >= 0 (default: the profile's train.seed)")
     s.add_argument("--epochs", type=_positive_int, default=None,
                    help="training epochs (default: the profile's train.epochs)")
-    s.add_argument("--set", nargs="+", metavar="KEY=VALUE", default=[],
+    s.add_argument("--set", nargs="+", action="extend", metavar="KEY=VALUE", default=[],
                    help="override config keys (list them with `sgpose config`), values in YAML, "
                         "e.g. train.bf16=true data.workers=8")
     s.add_argument("--out", default=None,
