@@ -9,7 +9,8 @@ to about a quarter of its idle speed (`sgpose bench --shared-load`: the cpu prof
 `choose_wait_policy` therefore sets OMP_WAIT_POLICY=PASSIVE when, as sgpose_lib is imported, other
 processes keep at least one core busy, and leaves the default otherwise. The policy only decides
 how idle threads wait: the arithmetic, and so every result, is the same under either. An explicit
-OMP_WAIT_POLICY or GOMP_SPINCOUNT in the environment is always kept. It has no effect when torch
+OMP_WAIT_POLICY or GOMP_SPINCOUNT in the environment is always kept, and SGPOSE_WAIT_POLICY=keep
+turns the choice off (the bench uses it to time OpenMP's own default). It has no effect when torch
 was imported before sgpose_lib (the runtime has then already read the environment). A load that
 starts after the import is not seen.
 """
@@ -19,6 +20,7 @@ import os
 import time
 
 WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+CHOICE_VARIABLE = "SGPOSE_WAIT_POLICY"  # "keep": leave OpenMP's default alone
 SAMPLES, INTERVAL_S = 5, 0.01   # procs_running read 5 times, 10 ms apart (50 ms in all)
 
 
@@ -41,8 +43,8 @@ def read_procs_running(path: str = "/proc/loadavg") -> int | None:
 
 def choose_wait_policy(environ=os.environ) -> str | None:
     """Set OMP_WAIT_POLICY=PASSIVE in `environ` when other processes keep a core busy and no wait
-    variable is set already; returns the policy set, or None (nothing changed)."""
-    if any(name in environ for name in WAIT_VARIABLES):
+    variable is set already (nor SGPOSE_WAIT_POLICY=keep); returns the policy set, or None."""
+    if any(name in environ for name in WAIT_VARIABLES) or environ.get(CHOICE_VARIABLE) == "keep":
         return None
     samples = []
     for i in range(SAMPLES):

@@ -42,7 +42,8 @@ def test_passive_only_when_another_process_runs(monkeypatch, samples, expected):
     assert env.get("OMP_WAIT_POLICY") == expected
 
 
-@pytest.mark.parametrize("name, value", [("OMP_WAIT_POLICY", "ACTIVE"), ("GOMP_SPINCOUNT", "300000")])
+@pytest.mark.parametrize("name, value", [("OMP_WAIT_POLICY", "ACTIVE"), ("GOMP_SPINCOUNT", "300000"),
+                                         ("SGPOSE_WAIT_POLICY", "keep")])
 def test_the_users_setting_is_kept(monkeypatch, name, value):
     monkeypatch.setattr(openmp, "read_procs_running", lambda: 5)
     env = {name: value}

@@ -26,12 +26,14 @@ from typing import Callable
 import torch
 
 from ..config import Config, config_from_dict, load_config, project_root
+from ..openmp import CHOICE_VARIABLE
 from .models import bench_model, make_train_step
 from .timing import cpu_share, load_average, seconds, settings
 
-WAIT_KEYS = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")  # cleared in every run, then set as below
+WAIT_KEYS = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", CHOICE_VARIABLE)  # cleared, then set as below
 WAIT_SETTINGS: dict[str, dict[str, str]] = {
-    "default": {},
+    "default": {CHOICE_VARIABLE: "keep"},          # OpenMP's own default (active wait)
+    "sgpose (chosen at import)": {},              # what a run gets: sgpose_lib.openmp
     "GOMP_SPINCOUNT=1000": {"GOMP_SPINCOUNT": "1000"},
     "GOMP_SPINCOUNT=10000": {"GOMP_SPINCOUNT": "10000"},
     "GOMP_SPINCOUNT=100000": {"GOMP_SPINCOUNT": "100000"},
