@@ -34,6 +34,7 @@ from .errors import ConfigError
 TRACKS = ("mpii", "coco")                            # data.track: MPII-style (PCKh), COCO (OKS AP)
 SGM_SITES = ("stage2", "stage3", "stage4", "final")  # model.sgm_sites, in the network's order
 ATTENTIONS = ("multiply", "residual")                # model.attention (model.sgm.SGM)
+COMPILE_MODES = ("", "default", "reduce-overhead", "max-autotune")  # train.compile
 DWA_MODES = ("step", "epoch", "off")                 # loss.dwa (losses.DynamicWeightAverage)
 DEVICES = ("auto", "cpu", "cuda")                    # train.device
 GT_BOXES = "gt"                                      # eval.boxes: the annotated person boxes
@@ -126,6 +127,11 @@ class TrainConfig:
     threads: int = 0               # torch.set_num_threads; 0 = leave torch's default
     val_every: int = 1             # validate every N epochs and after the last; 0 = never
                                    # (the evaluate stage scores the final checkpoint)
+    log_every: int = 1             # steps between host reads of the losses; 1 = every step
+                                   # (the finite check before each update); > 1 keeps a GPU busy:
+                                   # DWA on the device, the same log, the check N steps late
+    compile: str = ""              # torch.compile mode of the training step: "" = eager,
+                                   # "default", "reduce-overhead" (CUDA graphs), "max-autotune"
 
 
 @dataclass
@@ -186,6 +192,10 @@ class Config:
             raise ConfigError("train.epochs, train.batch_size and train.lr must be > 0")
         if t.device not in DEVICES:
             raise ConfigError(f"train.device: {t.device!r} is not {_either(DEVICES)}")
+        if t.compile not in COMPILE_MODES:
+            raise ConfigError(f"train.compile: {t.compile!r} is not {_either(COMPILE_MODES)}")
+        if t.log_every < 1:
+            raise ConfigError(f"train.log_every: {t.log_every} must be >= 1")
         self._validate_counts()
         return self
 

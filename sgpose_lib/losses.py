@@ -58,7 +58,9 @@ class DynamicWeightAverage:
     - "epoch" (MTAN): they are the mean losses of the previous two epochs, and the weights stay
       constant within an epoch (call `end_epoch()` after each epoch);
     - "off": the weights are always 1.
-    Losses are plain floats (detached); the state is plain Python, for exact resume.
+    Losses are plain floats, or a 1-D detached tensor per step (train.log_every > 1: the weights
+    are then computed on the losses' device and no value is read to the host); state_dict holds
+    plain floats either way, for exact resume.
     """
 
     def __init__(self, num_tasks: int = 2, mode: str = "step", temperature: float = 1.0):
@@ -73,41 +75,59 @@ class DynamicWeightAverage:
         self._epoch_sum = [0.0] * num_tasks
         self._epoch_count = 0
 
-    def weights(self) -> list[float]:
-        """The current weights, one per task; they sum to `num_tasks`."""
+    @classmethod
+    def for_training(cls, loss_cfg, has_sgm: bool) -> "DynamicWeightAverage":
+        """The DWA of a training run (config.LossConfig `loss_cfg`): its mode and temperature
+        for a model with SGMs, fixed weights (mode "off") for one without."""
+        return cls(2, loss_cfg.dwa if has_sgm else "off", loss_cfg.temperature)
+
+    def weights(self) -> list[float] | list[Tensor]:
+        """The current weights, one per task; they sum to `num_tasks`. Tensors (0-d, on the
+        device) when the last losses came as a tensor."""
         if self.mode == "off" or len(self.history) < 2:
             return [1.0] * self.num_tasks
         (prev2, prev1), t = self.history, self.temperature
+        if isinstance(prev1, Tensor):
+            prev2 = torch.as_tensor(prev2, dtype=prev1.dtype, device=prev1.device)
+            ratios = torch.where(prev2 != 0, prev1 / prev2, torch.ones_like(prev1))
+            return list((self.num_tasks * torch.softmax(ratios / t, 0)).float())
         ratios = [a / b if b != 0 else 1.0 for a, b in zip(prev1, prev2)]
         top = max(ratios)
         exps = [math.exp((r - top) / t) for r in ratios]   # shifted: same softmax, no overflow
         return [self.num_tasks * e / sum(exps) for e in exps]
 
-    def update(self, losses: Sequence[float]) -> None:
-        """Record one step's task losses (call after each step)."""
+    def update(self, losses: Sequence[float] | Tensor) -> None:
+        """Record one step's task losses (call after each step): floats, or a 1-D tensor."""
         if len(losses) != self.num_tasks:
             raise ValueError(f"DWA expects {self.num_tasks} losses, got {len(losses)}")
-        losses = [float(v) for v in losses]
+        if not isinstance(losses, Tensor):
+            losses = [float(v) for v in losses]
         if self.mode == "step":
             self._push(losses)
         elif self.mode == "epoch":
-            self._epoch_sum = [s + v for s, v in zip(self._epoch_sum, losses)]
+            if isinstance(losses, Tensor):
+                self._epoch_sum = losses.double() + torch.as_tensor(
+                    self._epoch_sum, dtype=torch.float64, device=losses.device)
+            else:
+                self._epoch_sum = [s + v for s, v in zip(self._epoch_sum, losses)]
             self._epoch_count += 1
 
     def end_epoch(self) -> None:
         """In "epoch" mode, record the epoch's mean losses; a no-op in the other modes."""
         if self.mode == "epoch" and self._epoch_count > 0:
-            self._push([s / self._epoch_count for s in self._epoch_sum])
+            mean = self._epoch_sum / self._epoch_count if isinstance(self._epoch_sum, Tensor) \
+                else [s / self._epoch_count for s in self._epoch_sum]
+            self._push(mean)
             self._epoch_sum = [0.0] * self.num_tasks
             self._epoch_count = 0
 
     def _push(self, losses: list[float]) -> None:
-        self.history = (self.history + [losses])[-2:]
+        self.history = (self.history + [losses])[-2:]   # list[float] or 1-D tensors
 
     def state_dict(self) -> dict:
         return {"num_tasks": self.num_tasks, "mode": self.mode, "temperature": self.temperature,
-                "history": [list(h) for h in self.history],
-                "epoch_sum": list(self._epoch_sum), "epoch_count": self._epoch_count}
+                "history": [[float(v) for v in h] for h in self.history],
+                "epoch_sum": [float(v) for v in self._epoch_sum], "epoch_count": self._epoch_count}
 
     def load_state_dict(self, state: dict) -> None:
         self.num_tasks = int(state["num_tasks"])

@@ -236,3 +236,24 @@ def test_shared_load_section_at_tiny_size(tmp_path):
     text = md.read_text()
     assert "## Shared load" in text and "| OMP_WAIT_POLICY=PASSIVE |" in text and "| default |" in text
     assert "100 %" in text
+
+
+def test_engine_bench_dry_run_at_tiny_size(prepared, tmp_path):
+    """The GPU check's engine section on CPU at tiny size: whole epochs through engine.train (data
+    included), one row per setting with each epoch's img/s, the SG / baseline line, the fused
+    eval speed; the report is the dry run's, not the GPU's."""
+    from sgpose_lib.bench.engine_epochs import EngineSetting, run_engine_bench
+    settings = (EngineSetting("baseline", 8, False, 1), EngineSetting("sg", 8, False, 1),
+                EngineSetting("sg", 8, False, 3))
+    res = run_engine_bench(tmp_path, "cpu", settings, epochs=2, workers=0, preset="hrnet_tiny",
+                           input_size=(64, 64), eval_batch=2, limit_train=16, prepared=prepared,
+                           log=lambda _: None)
+    assert [r["name"] for r in res["settings"]] == [s.name for s in settings]
+    for row in res["settings"]:
+        assert "error" not in row, row
+        assert len(row["img_s"]) == 2 and row["steady_img_s"] == row["img_s"][1] > 0
+    assert res["eval"]["baseline"] > 0 and res["eval"]["sg"] > 0
+    text = (tmp_path / "bench_engine_dryrun.md").read_text()
+    assert "CPU (dry run)" in text and "| sg, batch 8, fp32, read every 3 |" in text
+    assert "SG / baseline time per image (eager): batch 8, read every 1:" in text
+    assert not (tmp_path / "bench_cuda_engine.md").exists()

@@ -118,3 +118,26 @@ def test_dwa_state_dict_round_trip(mode):
             a.end_epoch()
             b.end_epoch()
     assert a.weights() == b.weights()
+
+
+@pytest.mark.parametrize("mode", ["step", "epoch"])
+def test_dwa_on_tensors_follows_the_float_weights_and_resumes_as_floats(mode):
+    """train.log_every > 1 feeds DWA the losses as a device tensor: the same Eq. 8-10 weights
+    (in float32), and a state_dict of plain floats that the float path continues from."""
+    rng = np.random.default_rng(2)
+    stream = [list(rng.uniform(0.1, 3.0, 2)) for _ in range(12)]
+    on_floats, on_tensors = DynamicWeightAverage(2, mode, 1.5), DynamicWeightAverage(2, mode, 1.5)
+    for i, losses in enumerate(stream):
+        w_f, w_t = on_floats.weights(), on_tensors.weights()
+        assert [float(v) for v in w_t] == pytest.approx(w_f, rel=1e-6)
+        on_floats.update(losses)
+        on_tensors.update(torch.tensor(losses, dtype=torch.float64))
+        if i % 3 == 2:
+            on_floats.end_epoch()
+            on_tensors.end_epoch()
+    assert isinstance(on_tensors.weights()[0], torch.Tensor)
+    state = on_tensors.state_dict()
+    assert all(type(v) is float for h in state["history"] for v in h)
+    resumed = DynamicWeightAverage(2, "off")
+    resumed.load_state_dict(state)
+    assert resumed.weights() == pytest.approx(on_floats.weights(), rel=1e-6)

@@ -82,3 +82,11 @@ def test_training_is_bit_identical_under_either_policy(prepared, tmp_path):
                        timeout=300, capture_output=True)
         runs[policy] = ((out / "log.jsonl").read_bytes(), (out / "last.pt").read_bytes())
     assert runs["ACTIVE"] == runs["PASSIVE"]
+
+
+def test_each_run_records_the_wait_settings_in_force(monkeypatch):
+    """environment.json names the OpenMP wait settings the run started under (null = default)."""
+    from sgpose_lib.engine.provenance import environment
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    assert environment()["openmp_wait"] == {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": None}

@@ -214,3 +214,75 @@ def test_cli_user_error_is_one_line(tmp_path):
                           capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "profile: 'nope'" in done.stderr
+
+
+# --- the GPU-minded engine paths, checked on CPU ---
+
+def test_epoch_order_is_the_loader_order_of_earlier_runs():
+    """EpochSampler's order equals that of the per-epoch DataLoader(shuffle=True, generator
+    seeded with seed * 100_003 + epoch) that trained every earlier run."""
+    from torch.utils.data import DataLoader
+    from sgpose_lib.engine.loader import epoch_order
+    for seed, epoch in ((0, 0), (0, 7), (3, 1)):
+        g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        old = [int(i) for b in DataLoader(range(50), batch_size=1, shuffle=True, generator=g)
+               for i in b]
+        assert epoch_order(50, seed, epoch) == old
+
+
+def test_persistent_workers_and_deferred_reads_give_the_same_run(smoke_cfg, tmp_path):
+    """Persistent loader workers see each epoch's augmentation through the (epoch, index) keys:
+    1 worker == no worker, bit for bit. train.log_every = 4 reads the losses every 4 steps (DWA
+    on the device, in float32): the same number of step lines, the same losses to 1e-6."""
+    cfg = _tiny(smoke_cfg)
+    train(cfg, tmp_path / "w0", progress=False)
+    cfg.data.workers = 1
+    train(cfg, tmp_path / "w1", progress=False)
+    assert _same_weights(tmp_path / "w0" / "last.pt", tmp_path / "w1" / "last.pt")
+    assert (tmp_path / "w0" / "log.jsonl").read_text() == (tmp_path / "w1" / "log.jsonl").read_text()
+    cfg.data.workers, cfg.train.log_every = 0, 4
+    train(cfg, tmp_path / "l4", progress=False)
+    steps = [[json.loads(x) for x in (tmp_path / r / "log.jsonl").read_text().splitlines()
+              if '"kind": "step"' in x] for r in ("w0", "l4")]
+    assert len(steps[0]) == len(steps[1]) == 9
+    for a, b in zip(*steps):
+        assert a["step"] == b["step"] and b["loss"] == pytest.approx(a["loss"], rel=1e-6)
+        assert b["w_seg"] == pytest.approx(a["w_seg"], rel=1e-6)
+
+
+def test_deferred_read_names_the_first_non_finite_step():
+    rec = {"kind": "step", "epoch": 0, "lr": 1e-3, "w_key": 1.0, "w_seg": 1.0}
+    good = dict(rec, step=5, l_key=torch.tensor(1e-3), l_seg=torch.tensor(0.5),
+                loss=torch.tensor(0.0015))
+    bad = dict(rec, step=6, l_key=torch.tensor(1e-3), l_seg=torch.tensor(float("inf")),
+               loss=torch.tensor(float("inf")))
+    assert train_module.read_steps([good])[0]["l_seg"] == 0.5
+    with pytest.raises(TrainingError, match=r"step 6: loss term L_seg is not finite"):
+        train_module.read_steps([good, bad, bad])
+
+
+def test_run_stored_before_a_config_key_existed_resumes(smoke_cfg, tmp_path):
+    """A checkpoint whose stored config lacks keys added since (here train.log_every and
+    train.compile) reads them as their defaults: a finished run resumes as a no-op."""
+    cfg = _tiny(smoke_cfg)
+    cfg.train.epochs = 1
+    train(cfg, tmp_path / "run", progress=False)
+    path = tmp_path / "run" / "last.pt"
+    ckpt = load_checkpoint(path)
+    del ckpt["config"]["train"]["log_every"], ckpt["config"]["train"]["compile"]
+    torch.save(ckpt, path)
+    assert train(cfg, tmp_path / "run", resume=True, progress=False)["finished_before"]
+
+
+def test_compile_wraps_the_stepping_module_and_keeps_the_cache(smoke_cfg, monkeypatch, tmp_path):
+    """train.compile hands the (DDP-wrapped) model to torch.compile with the mode, after pointing
+    the kernel cache at a lasting folder; validation and checkpoints keep the bare model."""
+    seen = {}
+    monkeypatch.setattr(torch, "compile", lambda net, mode: seen.update(net=net, mode=mode) or net)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = _tiny(smoke_cfg)
+    cfg.train.compile = "reduce-overhead"
+    model = torch.nn.Linear(2, 2)
+    net = train_module._stepping_module(model, cfg, train_module.Dist(), torch.device("cpu"))
+    assert net is model and seen == {"net": model, "mode": "reduce-overhead"}
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "cache")

@@ -20,8 +20,9 @@ from ..data import build_dataset
 from ..engine.runtime import to_device
 from ..engine.train import train_step
 from ..errors import SgposeError
+from ..losses import DynamicWeightAverage
 from ..model import PoseHighResolutionNet
-from .models import VARIANTS, bench_model, make_train_step, step_config, step_dwa
+from .models import VARIANTS, bench_model, make_train_step, step_config
 from .timing import seconds, sync
 
 Log = Callable[[str], None]
@@ -97,7 +98,7 @@ def _fed_by_loader(model: PoseHighResolutionNet, loader: DataLoader, n: int, dev
     first step done): the loader feeding the engine's train step, with a fresh optimizer."""
     cfg = step_config(loader.batch_size, channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
-    dwa = step_dwa(model, cfg)
+    dwa = DynamicWeightAverage.for_training(cfg.loss, len(model.sgm) > 0)
     t0, it = None, iter(loader)
     for k in range(n):
         b = next(it)

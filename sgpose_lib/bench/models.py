@@ -78,12 +78,6 @@ def step_config(batch: int, channels_last: bool = False, bf16: bool = False) -> 
     return cfg
 
 
-def step_dwa(model: PoseHighResolutionNet, cfg: Config) -> DynamicWeightAverage:
-    """Fresh DWA state as `sgpose train` sets it up: cfg.loss's mode and temperature with SGM,
-    fixed weights without."""
-    return DynamicWeightAverage(2, cfg.loss.dwa if len(model.sgm) else "off", cfg.loss.temperature)
-
-
 def make_train_step(model: PoseHighResolutionNet, batch: int, input_size: tuple[int, int], device: str,
                     channels_last: bool = False, cfg: Config | None = None,
                     net: nn.Module | None = None) -> Callable[[], dict]:
@@ -98,7 +92,7 @@ def make_train_step(model: PoseHighResolutionNet, batch: int, input_size: tuple[
     if channels_last:
         model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
-    dwa = step_dwa(model, cfg)
+    dwa = DynamicWeightAverage.for_training(cfg.loss, len(model.sgm) > 0)
     data = train_batch(batch, input_size, model.num_joints, device, channels_last)
     steps = itertools.count()
     return lambda: train_step(net, data, optimizer, dwa, cfg, next(steps))

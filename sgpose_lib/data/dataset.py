@@ -14,8 +14,9 @@ of the decoded image. Joints that land outside the crop get target weight 0 (Tar
 
 Randomness: a numpy Generator seeded from (seed, epoch, index) per sample, so the data of an
 epoch does not depend on the worker count or order, and a resumed run sees the same samples.
-Call `set_epoch(epoch)` before iterating (with non-persistent DataLoader workers, which receive
-a fresh copy of the dataset every epoch).
+The epoch comes with the key: `dataset[(epoch, index)]`, as the training loader's `EpochSampler`
+asks for it (its persistent workers keep their own copy of the dataset), or `dataset[index]` at
+the epoch of `set_epoch(epoch)`.
 
 Image: RGB, float32, (x / 255 - mean) / std with the ImageNet mean (0.485, 0.456, 0.406) and std
 (0.229, 0.224, 0.225), as the official `transforms.Normalize` (and the ImageNet HRNet weights).
@@ -114,22 +115,24 @@ class TopDownDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
-    def rng(self, index: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, self.epoch, int(index)])
+    def rng(self, index: int, epoch: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, int(epoch), int(index)])
 
     def read_image(self, index: int) -> np.ndarray | None:
         """BGR uint8 image of record `index`, or None if missing or unreadable."""
         path = self.image_root / self.records[index].image
         return cv2.imread(str(path), _READ_FLAGS)
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        """The sample of record `key` at the epoch of `set_epoch`, or of `key = (epoch, index)`."""
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         image = self.read_image(index)
         if image is None:
             if not self.train:
                 path = self.image_root / self.records[index].image
                 raise DataError(f"{path}: image missing or unreadable (record {index})")
             index, image = self._replacement(index)
-        return self.make_sample(index, image)
+        return self.make_sample(index, image, epoch)
 
     def _replacement(self, index: int) -> tuple[int, np.ndarray]:
         """Training: skip an unreadable image; the next readable record stands in for it."""
@@ -167,11 +170,13 @@ class TopDownDataset(Dataset):
             c = np.array([width - 1 - c[0], c[1]], np.float32)
         return c, s.astype(np.float32), r, flipped, joints
 
-    def make_sample(self, index: int, image: np.ndarray) -> dict:
+    def make_sample(self, index: int, image: np.ndarray, epoch: int) -> dict:
+        """Record `index` cropped from its decoded `image`; training draws its augmentation from
+        the generator of (seed, `epoch`, index)."""
         record = self.records[index]
         height, width = image.shape[:2]
         if self.train:
-            c, s, r, flipped, joints = self.augment(record, width, self.rng(index))
+            c, s, r, flipped, joints = self.augment(record, width, self.rng(index, epoch))
         else:
             c, s, r, flipped, joints = record.center, record.scale, 0.0, False, record.joints
         trans = get_affine_transform(c, s, r, self.input_size)

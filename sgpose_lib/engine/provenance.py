@@ -5,12 +5,15 @@ that a number can be traced to the software and machine that made it. Nothing he
 """
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import torch
+
+from ..openmp import WAIT_VARIABLES
 
 PACKAGES = ("torch", "numpy", "opencv-python-headless", "pycocotools", "sgpose")
 # generated outputs: their changes do not make the code that produced a result "dirty"
@@ -46,8 +49,9 @@ def cpu_model() -> str:
 
 def environment(root: str | Path | None = None) -> dict:
     """Versions of the packages that matter, the git commit of `root` (default: this package's
-    checkout) and whether its tracked files other than generated OUTPUTS were modified, the CPU model, torch's CPU dispatch level and
-    thread count, and the CUDA device if any."""
+    checkout) and whether its tracked files other than generated OUTPUTS were modified, the CPU
+    model, torch's CPU dispatch level and thread count, the OpenMP wait settings in force
+    (openmp.py; null = OpenMP's default), and the CUDA device if any."""
     root = Path(root) if root else Path(__file__).resolve().parents[2]
     status = _git(["status", "--porcelain", "--untracked-files=no", "--", ".",
                    *(f":(exclude){p}" for p in OUTPUTS)], root)
@@ -57,4 +61,5 @@ def environment(root: str | Path | None = None) -> dict:
             "git_commit": _git(["rev-parse", "HEAD"], root),
             "git_dirty": None if status is None else bool(status),
             "cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "torch_threads": torch.get_num_threads(), "cuda_device": cuda}
+            "torch_threads": torch.get_num_threads(),
+            "openmp_wait": {k: os.environ.get(k) for k in WAIT_VARIABLES}, "cuda_device": cuda}

@@ -1,11 +1,14 @@
 """Where a run executes: the device, the torchrun process group, batches moved to the device.
 
 `Dist` describes the process group (world size 1 without torchrun); only rank 0 writes files.
+`compile_cache` points torch.compile's on-disk kernel cache at a folder that outlives /tmp, so a
+second run of the same model and shapes reuses the compiled kernels instead of compiling again.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -19,6 +22,14 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("train.device: 'cuda' requested but no CUDA device is available")
     return torch.device(name)
+
+
+def compile_cache() -> Path:
+    """The folder of torch.compile's kernel and graph caches: $TORCHINDUCTOR_CACHE_DIR when set,
+    else ~/.cache/sgpose/inductor (set in the environment for the compiler to read)."""
+    folder = os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR",
+                                   str(Path.home() / ".cache" / "sgpose" / "inductor"))
+    return Path(folder)
 
 
 @dataclass

@@ -30,10 +30,10 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..config import Config, config_differences
+from ..config import Config, config_differences, config_from_dict
 from ..data import TopDownDataset, build_dataset
 from ..errors import ConfigError, TrainingError
 from ..losses import DynamicWeightAverage, joints_mse_loss, seg_bce_loss, total_loss
@@ -42,8 +42,9 @@ from .checkpoint_io import (atomic_save, atomic_write_text, check_writable, fold
                             json_safe, load_checkpoint, load_model_state)
 from .evaluate import evaluate_dataset, primary_metric
 from .provenance import environment
+from .loader import EpochSampler, train_loader
 from .run_log import RunLog
-from .runtime import Dist, init_distributed, resolve_device, to_device
+from .runtime import Dist, compile_cache, init_distributed, resolve_device, to_device
 
 
 def lr_at(epoch: int, cfg: Config) -> float:
@@ -56,8 +57,12 @@ def lr_at(epoch: int, cfg: Config) -> float:
 
 
 def train_step(model, batch: dict, optimizer, dwa: DynamicWeightAverage, cfg: Config,
-               step: int) -> dict:
-    """One optimisation step on a batch already on the device; returns the logged floats."""
+               step: int, sync: bool = True) -> dict:
+    """One optimisation step on a batch already on the device; returns the logged values.
+
+    sync (train.log_every = 1): floats, read after the step; a non-finite loss raises
+    TrainingError before the update. Otherwise 0-d tensors on the device and no host read at all
+    (DWA works on the device; `read_steps` reads and checks them later)."""
     use_bf16 = cfg.train.bf16 and batch["image"].is_cuda
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
         heatmaps, seg_logits = model(batch["image"])
@@ -65,35 +70,41 @@ def train_step(model, batch: dict, optimizer, dwa: DynamicWeightAverage, cfg: Co
     l_seg = seg_bce_loss([s.float() for s in seg_logits], batch["seg"])
     w_key, w_seg = dwa.weights() if seg_logits else (1.0, 0.0)
     loss = total_loss(l_key, l_seg, w_key, w_seg, cfg.loss.lam)
-    if not torch.isfinite(loss):
-        term = "L_key" if not torch.isfinite(l_key) else "L_seg" if not torch.isfinite(l_seg) else "L"
-        raise TrainingError(f"step {step}: loss term {term} is not finite "
-                            f"(L_key={l_key.item()}, L_seg={l_seg.item()}); training stopped, "
-                            "the last good checkpoint is kept")
+    if sync and not torch.isfinite(loss):
+        raise _not_finite(step, l_key.item(), l_seg.item())
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
+    if not sync:
+        if seg_logits:
+            dwa.update(torch.stack([l_key, l_seg]).detach())
+        return {"l_key": l_key.detach(), "l_seg": l_seg.detach(), "w_key": w_key,
+                "w_seg": w_seg, "loss": loss.detach()}
     lk, ls = l_key.item(), l_seg.item()
     if seg_logits:
         dwa.update([lk, ls])
     return {"l_key": lk, "l_seg": ls, "w_key": w_key, "w_seg": w_seg, "loss": loss.item()}
 
 
-def make_loader(dataset, cfg: Config, epoch: int, ddp: Dist, train: bool) -> DataLoader:
-    """A loader whose order depends only on (seed, epoch): what makes resume exact."""
-    per_rank = cfg.train.batch_size // ddp.world_size
-    sampler, generator = None, None
-    if ddp.world_size > 1:
-        sampler = DistributedSampler(dataset, ddp.world_size, ddp.rank, shuffle=train,
-                                     seed=cfg.train.seed, drop_last=train)
-        sampler.set_epoch(epoch)
-    elif train:
-        generator = torch.Generator().manual_seed(cfg.train.seed * 100_003 + epoch)
-    workers = cfg.data.workers
-    return DataLoader(dataset, batch_size=per_rank, shuffle=(train and sampler is None),
-                      sampler=sampler, generator=generator, num_workers=workers,
-                      drop_last=train, pin_memory=torch.cuda.is_available(),
-                      persistent_workers=False)
+def read_steps(records: list[dict]) -> list[dict]:
+    """The step records of `train_step(sync=False)` as floats, with one host read for all of
+    them; TrainingError at the first step whose loss is not finite."""
+    keys = ("l_key", "l_seg", "w_key", "w_seg", "loss")
+    values = torch.stack([torch.as_tensor(r[k], dtype=torch.float64, device=r["loss"].device)
+                          for r in records for k in keys]).tolist()
+    out = []
+    for n, r in enumerate(records):
+        row = dict(r, **dict(zip(keys, values[n * len(keys):(n + 1) * len(keys)])))
+        if not math.isfinite(row["loss"]):
+            raise _not_finite(row["step"], row["l_key"], row["l_seg"])
+        out.append(row)
+    return out
+
+
+def _not_finite(step: int, l_key: float, l_seg: float) -> TrainingError:
+    term = "L_key" if not math.isfinite(l_key) else "L_seg" if not math.isfinite(l_seg) else "L"
+    return TrainingError(f"step {step}: loss term {term} is not finite (L_key={l_key}, "
+                         f"L_seg={l_seg}); training stopped, the last good checkpoint is kept")
 
 
 def _resume_checkpoint(out: Path, cfg: Config, resume: bool, restart: bool, say) -> dict | None:
@@ -108,7 +119,9 @@ def _resume_checkpoint(out: Path, cfg: Config, resume: bool, restart: bool, say)
             return None
         raise TrainingError(f"{out}: holds a run (last.pt after epoch {ckpt['epoch']}); --resume "
                             "continues it, --restart deletes it and starts over")
-    diff = config_differences(ckpt["config"], cfg.to_dict())
+    # the stored config read as a Config: a key added since then counts as its default
+    stored = config_from_dict(ckpt["config"], f"{last}: config").to_dict()
+    diff = config_differences(stored, cfg.to_dict())
     if diff:
         if restart:
             say(f"{last} was trained with another config ({'; '.join(diff[:3])}): starting over")
@@ -150,7 +163,9 @@ class _Run:
     ddp: Dist
     device: torch.device
     model: torch.nn.Module      # the bare model: validation and checkpoints
-    net: torch.nn.Module        # what the steps call: `model`, or its DDP wrapper
+    net: torch.nn.Module        # what the steps call: `model`, its DDP wrapper, compiled
+    loader: DataLoader          # the training loader of every epoch (persistent workers)
+    sampler: EpochSampler       # its order: set_epoch before each epoch
     optimizer: torch.optim.Optimizer
     dwa: DynamicWeightAverage
     log: RunLog
@@ -168,12 +183,12 @@ def _train(cfg: Config, out: Path, ddp: Dist, resume: bool, restart: bool, progr
     torch.manual_seed(cfg.train.seed)
     np.random.seed(cfg.train.seed)
     model, optimizer, dwa = _build(cfg, ddp, device)
-    run = _Run(cfg, out, ddp, device, model, model, optimizer, dwa, RunLog(out, ddp.main), progress)
+    loader, sampler = train_loader(train_set, cfg, ddp)
+    run = _Run(cfg, out, ddp, device, model, model, loader, sampler, optimizer, dwa,
+               RunLog(out, ddp.main), progress)
     ckpt = _start(run, resume, restart)
     start_epoch = ckpt["epoch"] if ckpt is not None else 0
-    if ddp.world_size > 1:
-        run.net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+    run.net = _stepping_module(model, cfg, ddp, device)
 
     last_metrics: dict = run.log.last_validation() if ckpt is not None else {}
     end_epoch = min(cfg.train.epochs, max_epochs or cfg.train.epochs)
@@ -181,7 +196,7 @@ def _train(cfg: Config, out: Path, ddp: Dist, resume: bool, restart: bool, progr
         print(f"{out}: already trained {start_epoch} epochs, nothing to do (the metrics are "
               "those of its last validation)")
     for epoch in range(start_epoch, end_epoch):
-        _train_epoch(run, train_set, epoch)
+        _train_epoch(run, epoch)
         metrics = _validate(run, val_set, epoch)
         if metrics is not None:
             last_metrics = metrics
@@ -226,9 +241,23 @@ def _build(cfg: Config, ddp: Dist, device: torch.device
     if cfg.train.channels_last:
         model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)  # no weight decay: official
-    dwa = DynamicWeightAverage(2, "off" if not cfg.model.sgm_sites else cfg.loss.dwa,
-                               cfg.loss.temperature)
+    dwa = DynamicWeightAverage.for_training(cfg.loss, bool(cfg.model.sgm_sites))
     return model, optimizer, dwa
+
+
+def _stepping_module(model: torch.nn.Module, cfg: Config, ddp: Dist,
+                     device: torch.device) -> torch.nn.Module:
+    """What the training steps call: the model, wrapped in DistributedDataParallel under
+    torchrun, compiled with torch.compile when train.compile names a mode (its kernels cached on
+    disk, see runtime.compile_cache)."""
+    net = model
+    if ddp.world_size > 1:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.train.compile:
+        compile_cache()
+        net = torch.compile(net, mode=cfg.train.compile)
+    return net
 
 
 def _start(run: _Run, resume: bool, restart: bool) -> dict | None:
@@ -262,37 +291,50 @@ def _start(run: _Run, resume: bool, restart: bool) -> dict | None:
     return ckpt
 
 
-def _train_epoch(run: _Run, train_set: TopDownDataset, epoch: int) -> None:
+def _train_epoch(run: _Run, epoch: int) -> None:
     """One pass over the training set at the learning rate of `epoch` (0-based): a `step` line
-    per batch in log.jsonl, the epoch's throughput in timing.jsonl."""
+    per batch in log.jsonl (written every train.log_every steps), the epoch's throughput in
+    timing.jsonl."""
     cfg, ddp = run.cfg, run.ddp
     lr = lr_at(epoch, cfg)
     for group in run.optimizer.param_groups:
         group["lr"] = lr
-    train_set.set_epoch(epoch)
-    loader = make_loader(train_set, cfg, epoch, ddp, train=True)
+    run.sampler.set_epoch(epoch)
     run.net.train()
-    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", leave=False,
+    bar = tqdm(run.loader, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", leave=False,
                disable=not (run.progress and ddp.main), dynamic_ncols=True)
-    t_epoch, wait, seen = time.perf_counter(), 0.0, 0
+    sync = cfg.train.log_every == 1
+    t_epoch, wait, seen, pending = time.perf_counter(), 0.0, 0, []
     t_ready = time.perf_counter()
     for batch in bar:
         wait += time.perf_counter() - t_ready
         batch = to_device(batch, run.device, cfg.train.channels_last)
-        rec = train_step(run.net, batch, run.optimizer, run.dwa, cfg, run.step)
+        rec = train_step(run.net, batch, run.optimizer, run.dwa, cfg, run.step, sync)
         seen += batch["image"].shape[0] * ddp.world_size
-        run.log.write({"kind": "step", "epoch": epoch, "step": run.step, "lr": lr, **rec})
+        pending.append({"kind": "step", "epoch": epoch, "step": run.step, "lr": lr, **rec})
         run.step += 1
-        rate = seen / (time.perf_counter() - t_epoch)
-        bar.set_postfix(L_key=f"{rec['l_key']:.2e}", L_seg=f"{rec['l_seg']:.3f}",
-                        w_k=f"{rec['w_key']:.2f}", w_s=f"{rec['w_seg']:.2f}",
-                        img_s=f"{rate:.0f}")
+        if len(pending) == cfg.train.log_every:
+            _write_steps(run, pending, bar, seen / (time.perf_counter() - t_epoch))
+            pending = []
         t_ready = time.perf_counter()
+    if pending:
+        _write_steps(run, pending, bar, seen / (time.perf_counter() - t_epoch))
     if cfg.loss.dwa == "epoch":
         run.dwa.end_epoch()
     elapsed = time.perf_counter() - t_epoch
     run.log.write({"epoch": epoch, "seconds": elapsed, "img_per_s": seen / elapsed,
                    "data_wait_share": wait / elapsed}, timing=True)
+
+
+def _write_steps(run: _Run, records: list[dict], bar, rate: float) -> None:
+    """The step lines of `records` (floats, or tensors read now) and the progress line."""
+    if not isinstance(records[0]["loss"], float):
+        records = read_steps(records)
+    for rec in records:
+        run.log.write(rec)
+    rec = records[-1]
+    bar.set_postfix(L_key=f"{rec['l_key']:.2e}", L_seg=f"{rec['l_seg']:.3f}",
+                    w_k=f"{rec['w_key']:.2f}", w_s=f"{rec['w_seg']:.2f}", img_s=f"{rate:.0f}")
 
 
 def _validate(run: _Run, val_set: TopDownDataset, epoch: int) -> dict | None:
