@@ -155,6 +155,10 @@ def test_run_bench_writes_the_side_by_side_report(tmp_path):
                 "| BN folded + channels_last |", "| channels_last |", "no_grad", "official upsampling",
                 "torch.get_num_threads() = ", "torch 2", "data pipeline not available"):
         assert row in text, row
+    fused, official = (main["options"]["sg"][n]["samples_s"][0] for n in names
+                       if n.startswith(("BN folded + channels_last", "official")))
+    line = next(x for x in text.splitlines() if "vs the official code, SG (stage2" in x)
+    assert f"ours / official time per round: median {fused / official:.2f}" in line
 
 
 def test_scaling_section_merges_into_the_report(tmp_path):

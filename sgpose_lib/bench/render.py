@@ -14,7 +14,7 @@ from ..config import LossConfig
 from ..errors import ConfigError
 from .main import upsampling_verdict
 from .models import VARIANT_TITLES, VARIANTS
-from .timing import MIB
+from .timing import MIB, paired_ratio
 
 TRAIN_STEP_NOTE = (
     "Train step: the training loop's step (sgpose_lib.engine.train.train_step) on a random batch: "
@@ -23,6 +23,7 @@ TRAIN_STEP_NOTE = (
     "logged losses, as in training; earlier reports timed the step without the DWA bookkeeping and "
     "the .item() reads.")
 SECTIONS = ("main", "data", "scaling", "ops", "shared_load")
+FUSED_OPTION = "BN folded + channels_last"  # main.eval_options: the path of engine.inference
 
 
 def _ms(x: float) -> str:
@@ -213,6 +214,14 @@ def _upsampling_lines(main: dict) -> list[str]:
                          f"path {_ms(e['ms_per_img'])} ms/img; official / ours time per round: median "
                          f"{r['median']:.3f} (range {r['min']:.3f}-{r['max']:.3f}): ours is {r['verdict']}; "
                          f"same outputs (max rel. diff {e['max_rel_diff']:.1e}).")
+            fused = main["options"][var].get(FUSED_OPTION, {})
+            if fused.get("samples_s"):
+                med, (lo, hi) = paired_ratio(fused["samples_s"], e["samples_s"])
+                lines.append(f"- Our inference path ({FUSED_OPTION}, what `sgpose evaluate` runs) "
+                             f"vs the official code, {VARIANT_TITLES[var]}: "
+                             f"{_ms(fused['ms_per_img'])} vs {_ms(e['ms_per_img'])} ms/img; "
+                             f"ours / official time per round: median {med:.2f} (range "
+                             f"{lo:.2f}-{hi:.2f}).")
     u = main.get("upsampling")
     if u:
         t = u["total_us"]
