@@ -331,16 +331,26 @@ def _canon(value) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def read_params(path: str | Path = "params.yaml") -> dict:
-    """The raw params.yaml mapping; ConfigError if missing or not YAML."""
+def read_yaml(path: str | Path) -> Any:
+    """The YAML document of the params file `path`; ConfigError naming the file (and the line and
+    column of a syntax error) when it is missing, unreadable or not YAML."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: params file not found")
     try:
-        params = yaml.safe_load(path.read_text())
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        return yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}{_yaml_position(e)}: not valid YAML "
                           f"({_yaml_problem(e)})") from None
+
+
+def read_params(path: str | Path = "params.yaml") -> dict:
+    """The raw params.yaml mapping; ConfigError if missing or not YAML."""
+    params = read_yaml(path)
     if not isinstance(params, dict) or "profiles" not in params:
         raise ConfigError(f"{path}: expected a mapping with a 'profiles' section")
     return params

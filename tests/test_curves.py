@@ -70,7 +70,7 @@ def test_run_config_uses_the_setting_and_the_paper_schedule(tmp_path):
     assert cfg.train.seed == 1 and cfg.model.sgm_sites and cfg.data.track == "mpii"
     bad = tmp_path / "p.yaml"
     bad.write_text("setting: cpu\nsettings: {cpu: [\n")
-    with pytest.raises(ConfigError, match=r"p.yaml: not valid YAML at line 3, column 1"):
+    with pytest.raises(ConfigError, match=r"p.yaml, line 3, column 1: not valid YAML \(expected"):
         read_params(bad)
 
 
@@ -86,3 +86,17 @@ def test_gpu_setting_is_hrnet_w32_at_the_paper_sizes(tmp_path):
     epochs = params["spec"]["epochs"]["mpii"]
     assert mpii.train.epochs == epochs and mpii.train.lr_steps == paper_milestones(epochs)
     assert mpii.model.sgm_sites and not coco.model.sgm_sites
+
+
+def test_the_three_params_files_report_yaml_errors_alike(tmp_path):
+    """params.yaml, convergence/params.yaml and ablations/params.yaml are read by one reader: the
+    same message with the file, line and column for a syntax error, and a named file when missing."""
+    from sgpose_lib.config import read_params as read_study_params
+    from sgpose_lib.report.ablations import ablation_table
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: 1\nb: {c: [\n")
+    for reader in (read_study_params, read_params, ablation_table):
+        with pytest.raises(ConfigError, match=r"bad.yaml, line 3, column 1: not valid YAML \("):
+            reader(bad)
+        with pytest.raises(ConfigError, match=r"missing.yaml: params file not found"):
+            reader(tmp_path / "missing.yaml")

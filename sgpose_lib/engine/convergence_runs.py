@@ -10,9 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
-import yaml
-
-from ..config import Config, ConfigError, load_config
+from ..config import Config, ConfigError, load_config, read_yaml
 
 PAPER_EPOCHS, PAPER_MILESTONES = 210, (170, 200)
 
@@ -24,15 +22,9 @@ def paper_milestones(epochs: int) -> tuple[int, ...]:
 
 def read_params(path: str | Path = "convergence/params.yaml") -> dict:
     """convergence/params.yaml with its setting resolved: {'setting', 'spec', 'runs'}."""
-    path = Path(path)
-    try:
-        params = yaml.safe_load(path.read_text())
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    params = read_yaml(path)
+    if not isinstance(params, dict):
+        raise ConfigError(f"{path}: expected a mapping with 'setting', 'settings' and 'runs'")
     setting = params.get("setting")
     settings = params.get("settings") or {}
     if setting not in settings:

@@ -12,8 +12,7 @@ import re
 from pathlib import Path
 from typing import Mapping
 
-import yaml
-
+from ..config import read_yaml
 from ..errors import ConfigError
 from .runs import group_values, load_study, read_json_or_none
 from .stats import fmt_p, paired_difference, summarize
@@ -27,12 +26,11 @@ def ablation_table(ablation_params: str | Path = "ablations/params.yaml",
     """reports/ablations/ablations.md|csv: mean PCKh@0.5 of each ablation (placement, DWA mode, λ)
     over its seeds, and its difference to the paper's configuration (the study's
     mpii_sg_r5_s<seed> runs: all four sites, DWA per step, λ = 0.002), paired by seed."""
+    doc = read_yaml(ablation_params) or {}
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{ablation_params}: expected a mapping with 'ablation_runs'")
+    matrix = doc.get("ablation_runs") or {}
     study = load_study(params, runs_dir)
-    try:
-        matrix = (yaml.safe_load(Path(ablation_params).read_text()) or {}).get("ablation_runs") or {}
-    except (OSError, yaml.YAMLError, AttributeError) as e:
-        raise ConfigError(f"{ablation_params}: not a readable ablation matrix "
-                          f"({e.__class__.__name__})") from None
     paper = group_values(study.runs, "mpii", study.sg, 5.0, "Mean")
     baseline = group_values(study.runs, "mpii", study.baseline, None, "Mean")
 
