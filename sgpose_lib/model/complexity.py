@@ -41,17 +41,25 @@ def count_macs(model: nn.Module, input_size: tuple[int, int] = (192, 256)) -> in
     return counter.get_total_flops() // 2
 
 
+def model_complexity(preset: str, sgm_sites: tuple = (), num_joints: int = 17,
+                     input_size: tuple[int, int] = (192, 256)) -> tuple[int, int]:
+    """(parameters, multiply-adds) of the model of `preset` with SGMs at `sgm_sites`, input_size =
+    (width, height) pixels. Built on the meta device: shapes only, no weights, so even W32 costs
+    about a second."""
+    if preset not in PRESETS:
+        raise ConfigError(f"preset: {preset!r} is not one of {sorted(PRESETS)}")
+    with torch.device("meta"):
+        model = PoseHighResolutionNet(PRESETS[preset], num_joints, tuple(sgm_sites))
+    return count_parameters(model), count_macs(model, tuple(input_size))
+
+
 def info_text(preset: str, sgm: bool, input_size: tuple[int, int], num_joints: int = 17) -> str:
     """Params and MACs of the baseline `preset` (and with `sgm`, of SG-HRNet with the SGM at all four
     sites and the difference) at input_size = (width, height) pixels, with the convention stated."""
-    if preset not in PRESETS:
-        raise ConfigError(f"preset: {preset!r} is not one of {sorted(PRESETS)}")
     w, h = input_size
-    rows = [("baseline", PoseHighResolutionNet(PRESETS[preset], num_joints))]
-    if sgm:
-        rows.append(("SG (" + ", ".join(SGM_SITES) + ")",
-                     PoseHighResolutionNet(PRESETS[preset], num_joints, SGM_SITES)))
-    numbers = [(name, count_parameters(m), count_macs(m, input_size)) for name, m in rows]
+    rows = [("baseline", ())] + ([("SG (" + ", ".join(SGM_SITES) + ")", SGM_SITES)] if sgm else [])
+    numbers = [(name, *model_complexity(preset, sites, num_joints, input_size))
+               for name, sites in rows]
     lines = [f"{preset}, K={num_joints} joints, input {h}x{w} (height x width), heatmaps {h // 4}x{w // 4}"]
     for name, params, macs in numbers:
         lines.append(f"  {name:<40} params {params:>12,} ({params / 1e6:.3f} M)   "

@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 
 from ..config import SGM_SITES, TRACKS
+from ..model import model_complexity
 from .curves import study_curves
 from .discussion import discussion
 from .figures import attention_stats_figure, robustness_figures, study_figures
@@ -28,7 +29,7 @@ from .paper import DATA_TEXT, PAPER_CITATION
 from .runs import Study, load_study, read_json_or_none
 from .stats import none_if_nan
 from .table import write_table
-from .tables import groups_table, learning_table, model_complexity, table1, table2, table3
+from .tables import groups_table, learning_table, table1, table2, table3
 
 
 def build_report(params_path: str | Path = "params.yaml", runs_dir: str | Path = "runs",

@@ -16,10 +16,9 @@ import math
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
-import torch
 
 from ..config import SGM_SITES
-from ..model import PRESETS, PoseHighResolutionNet, count_macs, count_parameters
+from ..model import model_complexity
 from .paper import (COCO_COLUMNS, DATA_TEXT, PAPER_RADII, PAPER_TABLE1, PAPER_TABLE2,
                     PAPER_TABLE3, PCKH_COLUMNS)
 from .runs import Run, Study
@@ -28,15 +27,6 @@ from .table import Table
 
 
 @functools.lru_cache(maxsize=32)
-def model_complexity(preset: str, sgm_sites: tuple = (), num_joints: int = 17,
-                     input_size: tuple[int, int] = (192, 256)) -> tuple[int, int]:
-    """(parameters, multiply-adds) of a model, input_size = (width, height). Built on the meta
-    device: shapes only, no weights, so even W32 costs about a second."""
-    with torch.device("meta"):
-        model = PoseHighResolutionNet(PRESETS[preset], num_joints, tuple(sgm_sites))
-    return count_parameters(model), count_macs(model, tuple(input_size))
-
-
 def _run_complexity(run: Run) -> tuple[int, int] | None:
     c = run.config
     if not c:
