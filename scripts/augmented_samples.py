@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sgpose_lib.config import Config, load_config
+from sgpose_lib.config import Config
+
+from sgpose_lib.params import load_config
 from sgpose_lib.report.samples import plot_augmented_samples
 
 

@@ -9,6 +9,9 @@ Allowed values are declared here, once (TRACKS, SGM_SITES, ATTENTIONS, DWA_MODES
 GT_BOXES); the model, the losses and the command line import them. Values from YAML, JSON or
 `--set` are coerced to each field's annotated type (`_coerce`).
 
+Reading params.yaml (profiles, variants, `--set` overrides, the list of settable keys) is in
+params.py; this module holds the dataclasses, their checks and the comparison of stored configs.
+
 Units: `image_size` is (width, height) of the network input in pixels; `sigma` and `radius` are in
 pixels of the paper's heatmaps (64x48 COCO, 64x64 MPII) and are scaled with the heatmap height for
 other input sizes (r = 5 is 2.5 pixels on a 32x24 heatmap), so that a radius covers the same
@@ -19,15 +22,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
 import json
-import re
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from .errors import ConfigError
 
@@ -216,14 +214,14 @@ class Config:
                  radius: float | None = None, seed: int | None = None,
                  variants: dict[str, dict] | None = None) -> "Config":
         """A copy for one run: `variant` names an entry of `variants` (params.yaml `variants`)."""
-        cfg = _from_dict(Config, self.to_dict(), "config")
+        cfg = from_dict(Config, self.to_dict(), "config")
         if track is not None:
             cfg.data.track = track
         if variant is not None:
             table = variants if variants is not None else DEFAULT_VARIANTS
             if variant not in table:
                 raise ConfigError(f"variant: {variant!r} is not one of {sorted(table)}")
-            _apply_fields(cfg, table[variant], f"variants.{variant}")
+            apply_fields(cfg, table[variant], f"variants.{variant}")
             cfg.variant = variant
         if radius is not None:
             cfg.data.radius = float(radius)
@@ -246,12 +244,12 @@ def _either(values: tuple[str, ...]) -> str:
     return f"{', '.join(quoted[:-1])} or {quoted[-1]}"
 
 
-def _from_dict(cls, values: dict, where: str):
+def from_dict(cls, values: dict, where: str):
     """Build dataclass `cls` from `values`, rejecting unknown keys and coercing tuples."""
     if not isinstance(values, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(values).__name__}")
     obj = cls()
-    _apply_fields(obj, values, where)
+    apply_fields(obj, values, where)
     return obj
 
 
@@ -261,7 +259,7 @@ def _field_types(cls) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _apply_fields(obj, values: dict, where: str) -> None:
+def apply_fields(obj, values: dict, where: str) -> None:
     """Set the fields of dataclass `obj` named in `values`, recursing into nested dataclasses;
     ConfigError naming the key for an unknown key or a value of the wrong type."""
     types = _field_types(type(obj))
@@ -271,7 +269,7 @@ def _apply_fields(obj, values: dict, where: str) -> None:
         if dataclasses.is_dataclass(types[key]):
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}.{key}: expected a mapping")
-            _apply_fields(getattr(obj, key), value, f"{where}.{key}")
+            apply_fields(getattr(obj, key), value, f"{where}.{key}")
         else:
             setattr(obj, key, _coerce(value, types[key], f"{where}.{key}"))
 
@@ -331,61 +329,6 @@ def _canon(value) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def read_yaml(path: str | Path) -> Any:
-    """The YAML document of the params file `path`; ConfigError naming the file (and the line and
-    column of a syntax error) when it is missing, unreadable or not YAML."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: params file not found")
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}{_yaml_position(e)}: not valid YAML "
-                          f"({_yaml_problem(e)})") from None
-
-
-def read_params(path: str | Path = "params.yaml") -> dict:
-    """The raw params.yaml mapping; ConfigError if missing or not YAML."""
-    params = read_yaml(path)
-    if not isinstance(params, dict) or "profiles" not in params:
-        raise ConfigError(f"{path}: expected a mapping with a 'profiles' section")
-    return params
-
-
-def _yaml_position(error: yaml.YAMLError) -> str:
-    """', line L, column C' (1-based) of a YAML error's problem mark, or '' without one."""
-    mark = getattr(error, "problem_mark", None)
-    return f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-
-
-def _yaml_problem(error: yaml.YAMLError) -> str:
-    """The YAML error's one-line problem (e.g. 'expected ',' or ']', but got ...')."""
-    problem = getattr(error, "problem", None) or error.__class__.__name__
-    return " ".join(str(problem).split())
-
-
-def load_config(profile: str | None = None, path: str | Path = "params.yaml", *,
-                track: str | None = None, variant: str | None = None,
-                radius: float | None = None, seed: int | None = None) -> Config:
-    """The Config of `profile` (default: params.yaml's `profile`), set up for one run."""
-    params = read_params(path)
-    profiles = params["profiles"]
-    profile = profile or params.get("profile", "cpu")
-    if profile not in profiles:
-        raise ConfigError(f"profile: {profile!r} is not one of {sorted(profiles)} in {path}")
-    cfg = _from_dict(Config, {k: v for k, v in (profiles[profile] or {}).items()},
-                     f"profiles.{profile}")
-    cfg.profile = profile
-    variants = dict(DEFAULT_VARIANTS)
-    variants.update(params.get("variants") or {})
-    return cfg.with_run(track=track, variant=variant or "baseline", radius=radius, seed=seed,
-                        variants=variants)
-
-
 # augmentation keys that sat directly under `data` before it became per track (one setting for
 # both tracks, rotation clipped at +-rotation_factor)
 _LEGACY_AUGMENT = ("scale_factor", "rotation_factor", "rotation_prob", "flip", "half_body_prob",
@@ -401,72 +344,4 @@ def config_from_dict(values: dict, where: str = "config") -> Config:
         legacy["rotation_clip"] = 1.0
         data["coco_augment"] = data["mpii_augment"] = legacy
         values = {**values, "data": data}
-    return _from_dict(Config, values, where).validate()
-
-
-def project_root(start: str | Path | None = None) -> Path:
-    """The nearest folder at or above `start` (default: cwd) holding params.yaml, so that a
-    notebook opened from notebooks/ finds the project's relative paths."""
-    here = Path(start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "params.yaml").is_file():
-            return folder
-    raise ConfigError(f"no params.yaml in {here} or any folder above it")
-
-
-SECTIONS = ("model", "data", "loss", "train", "eval")  # the settable sections of a Config
-
-
-def settable_keys(cfg: Config) -> list[tuple[str, Any, str]]:
-    """(dotted key, current value, description) of every key that params.yaml (under
-    `profiles.<profile>.<section>`) and `--set KEY=VALUE` can set, in declaration order, e.g.
-    ('data.train_ann', '', '"" = <root>/<track>_train.json'). Tuples are given as lists; the
-    description is the field's comment in this module ('' where it has none)."""
-    rows: list[tuple[str, Any, str]] = []
-    for section in SECTIONS:
-        _collect_keys(getattr(cfg, section), section, rows)
-    return rows
-
-
-def _collect_keys(obj, prefix: str, rows: list) -> None:
-    comments = _field_comments(type(obj))
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        if dataclasses.is_dataclass(value):
-            _collect_keys(value, f"{prefix}.{f.name}", rows)
-        else:
-            rows.append((f"{prefix}.{f.name}", list(value) if isinstance(value, tuple) else value,
-                         comments.get(f.name, "")))
-
-
-@functools.lru_cache(maxsize=None)
-def _field_comments(cls) -> dict[str, str]:
-    """field name -> the comment on its line in the dataclass source (the fields' documentation)."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    comments = {}
-    for line in inspect.getsource(cls).splitlines():
-        match = re.match(r"\s+(\w+): [^#]*#\s*(.*)$", line)
-        if match and match.group(1) in names:
-            comments.setdefault(match.group(1), match.group(2).strip())
-    return comments
-
-
-def apply_overrides(cfg: Config, assignments: list[str]) -> Config:
-    """Apply `section.key=value` strings (values parsed as YAML), with the same checks as
-    params.yaml: an unknown key or a bad value is a ConfigError naming it."""
-    for item in assignments:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. train.bf16=true")
-        key, text = item.split("=", 1)
-        nested: dict = {}
-        node = nested
-        *parents, leaf = key.strip().split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        try:
-            node[leaf] = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise ConfigError(f"--set {item!r}: the value is not valid YAML "
-                              f"({_yaml_problem(e)})") from None
-        _apply_fields(cfg, nested, "--set")
-    return cfg.validate()
+    return from_dict(Config, values, where).validate()

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from sgpose_lib.config import load_config
+from sgpose_lib.params import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,7 +17,7 @@ import torch
 from sgpose_lib.engine import checkpoint_io
 from sgpose_lib.engine.checkpoint_io import atomic_save
 from sgpose_lib.cli.parser import build_parser
-from sgpose_lib.config import apply_overrides, load_config, settable_keys
+from sgpose_lib.params import apply_overrides, load_config, settable_keys
 from sgpose_lib.data import build_dataset
 from sgpose_lib.data.coco import load_coco, load_detections
 from sgpose_lib.errors import DataError, SgposeError

@@ -86,12 +86,13 @@ def test_gpu_setting_is_hrnet_w32_at_the_paper_sizes(tmp_path):
     epochs = params["spec"]["epochs"]["mpii"]
     assert mpii.train.epochs == epochs and mpii.train.lr_steps == paper_milestones(epochs)
     assert mpii.model.sgm_sites and not coco.model.sgm_sites
+    assert mpii.train.bf16 and coco.train.channels_last and coco.train.log_every == 50
 
 
 def test_the_three_params_files_report_yaml_errors_alike(tmp_path):
     """params.yaml, convergence/params.yaml and ablations/params.yaml are read by one reader: the
     same message with the file, line and column for a syntax error, and a named file when missing."""
-    from sgpose_lib.config import read_params as read_study_params
+    from sgpose_lib.params import read_params as read_study_params
     from sgpose_lib.report.ablations import ablation_table
     bad = tmp_path / "bad.yaml"
     bad.write_text("a: 1\nb: {c: [\n")

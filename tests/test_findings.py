@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from sgpose_lib.config import load_config
+from sgpose_lib.params import load_config
 from sgpose_lib.report.ablations import ablation_table
 from sgpose_lib.report.discussion import _verdict, discussion
 from sgpose_lib.report.findings import attention_table, robustness_table

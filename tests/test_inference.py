@@ -17,7 +17,7 @@ from sgpose_lib.engine.train import train
 def trained(tmp_path_factory, prepared):
     """A smoke SG checkpoint after one epoch: BN statistics and affine terms away from their
     initial values, so that folding them is not a no-op."""
-    from sgpose_lib.config import load_config
+    from sgpose_lib.params import load_config
     ROOT = Path(__file__).resolve().parents[1]
     cfg = load_config("smoke", ROOT / "params.yaml", track="mpii", variant="sg", seed=0)
     cfg.data.root, cfg.data.image_root = str(prepared), str(ROOT / "data" / "embedded")

@@ -85,7 +85,7 @@ def test_defaults_do_not_name_committed_outputs(path):
 def project(prepared, tmp_path_factory) -> Path:
     """A temporary project: params.yaml (smoke profile, 1 epoch, the two RUNS) and those runs
     trained and evaluated under runs/."""
-    from sgpose_lib.config import load_config
+    from sgpose_lib.params import load_config
     from sgpose_lib.engine.evaluate import evaluate_checkpoint
     from sgpose_lib.engine.train import train
 

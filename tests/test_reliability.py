@@ -21,7 +21,7 @@ import torch
 
 from sgpose_lib.engine import checkpoint_io
 from sgpose_lib.engine.checkpoint_io import atomic_save, load_checkpoint
-from sgpose_lib.config import apply_overrides, load_config
+from sgpose_lib.params import apply_overrides, load_config
 from sgpose_lib.data.coco import load_coco, load_detections
 from sgpose_lib.errors import CheckpointError, ConfigError, DataError, SgposeError
 from sgpose_lib.engine.evaluate import evaluate_checkpoint

@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from sgpose_lib.config import load_config
+from sgpose_lib.params import load_config
 from sgpose_lib.layouts import MPII16
 from sgpose_lib.report import viz
 from sgpose_lib.report.attention_maps import plot_attention_maps

@@ -220,7 +220,7 @@ def smoke_run(prepared, tmp_path_factory):
     """An SG and a baseline smoke checkpoint (COCO track, 1 epoch on 16 samples) and the
     perturbed copies of the 24 validation samples' images."""
     from sgpose_lib.engine.checkpoint_io import atomic_save
-    from sgpose_lib.config import load_config
+    from sgpose_lib.params import load_config
     from sgpose_lib.model import build_model
     from sgpose_lib.engine.train import train
 

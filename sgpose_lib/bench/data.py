@@ -15,7 +15,8 @@ from typing import Callable
 import torch
 from torch.utils.data import DataLoader
 
-from ..config import TRACKS, Config, load_config, project_root
+from ..config import TRACKS, Config
+from ..params import load_config, project_root
 from ..data import build_dataset
 from ..engine.runtime import to_device
 from ..engine.train import train_step

@@ -27,7 +27,8 @@ from typing import Callable
 
 import torch
 
-from ..config import Config, load_config, project_root
+from ..config import Config
+from ..params import load_config, project_root
 from ..engine.inference import fuse_for_inference
 from ..engine.train import train
 from ..model import build_model

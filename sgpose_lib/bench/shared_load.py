@@ -25,7 +25,8 @@ from typing import Callable
 
 import torch
 
-from ..config import Config, config_from_dict, load_config, project_root
+from ..config import Config, config_from_dict
+from ..params import load_config, project_root
 from ..openmp import CHOICE_VARIABLE
 from .models import bench_model, make_train_step
 from .timing import cpu_share, load_average, seconds, settings

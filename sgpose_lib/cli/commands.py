@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..config import apply_overrides, load_config, settable_keys
+from ..params import apply_overrides, load_config, settable_keys
 from ..errors import ConfigError, DataError
 
 DEFAULT_PREPARED = "data/prepared"  # DataConfig.root's default: where `sgpose prepare` writes

@@ -7,10 +7,12 @@ lr x 0.1 at the same fractions of training as epochs 170 and 200 of the paper's 
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Mapping
 
-from ..config import Config, ConfigError, load_config, read_yaml
+from ..config import Config, ConfigError
+from ..params import apply_overrides, load_config, read_yaml
 
 PAPER_EPOCHS, PAPER_MILESTONES = 210, (170, 200)
 
@@ -34,7 +36,8 @@ def read_params(path: str | Path = "convergence/params.yaml") -> dict:
 
 def run_config(params: Mapping, run: str, study_params: str | Path = "params.yaml") -> Config:
     """The Config of convergence run `run`: the setting's profile, the run's track/variant/
-    radius/seed, the setting's epochs for the track, the paper's schedule shape, val_every."""
+    radius/seed, the setting's epochs for the track, the paper's schedule shape, val_every, and
+    the setting's `set` overrides (dotted keys, as `--set`)."""
     if run not in params["runs"]:
         raise ConfigError(f"run {run!r} is not one of {sorted(params['runs'])}")
     spec, item = params["spec"], params["runs"][run]
@@ -44,4 +47,5 @@ def run_config(params: Mapping, run: str, study_params: str | Path = "params.yam
     cfg.train.epochs = epochs
     cfg.train.lr_steps = paper_milestones(epochs)
     cfg.train.val_every = int(spec["val_every"])
-    return cfg.validate()
+    overrides = spec.get("set") or {}  # e.g. {train.bf16: true}: keys as for `--set`
+    return apply_overrides(cfg, [f"{key}={json.dumps(value)}" for key, value in overrides.items()])

@@ -9,6 +9,8 @@ decimal units); the paper rounds it to 7.10. We report decimal units (1 G = 1e9)
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
@@ -41,11 +43,12 @@ def count_macs(model: nn.Module, input_size: tuple[int, int] = (192, 256)) -> in
     return counter.get_total_flops() // 2
 
 
+@functools.lru_cache(maxsize=32)
 def model_complexity(preset: str, sgm_sites: tuple = (), num_joints: int = 17,
                      input_size: tuple[int, int] = (192, 256)) -> tuple[int, int]:
     """(parameters, multiply-adds) of the model of `preset` with SGMs at `sgm_sites`, input_size =
     (width, height) pixels. Built on the meta device: shapes only, no weights, so even W32 costs
-    about a second."""
+    about a second (and is cached)."""
     if preset not in PRESETS:
         raise ConfigError(f"preset: {preset!r} is not one of {sorted(PRESETS)}")
     with torch.device("meta"):

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Mapping
 
-from ..config import read_yaml
+from ..params import read_yaml
 from ..errors import ConfigError
 from .runs import group_values, load_study, read_json_or_none
 from .stats import fmt_p, paired_difference, summarize

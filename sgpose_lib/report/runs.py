@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import DEFAULT_VARIANTS, TRACKS, read_params
+from ..config import DEFAULT_VARIANTS, TRACKS
+from ..params import read_params
 from ..data.records import read_json
 from ..errors import DataError
 from .stats import Estimate, paired_difference, summarize

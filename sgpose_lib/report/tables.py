@@ -11,7 +11,6 @@ Params in M, GFLOPs = multiply-adds of one image in G = 1e9 (`model_complexity`)
 """
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping, Sequence
 
@@ -26,7 +25,6 @@ from .stats import NO_RUN, UNDEFINED, Estimate, fmt_estimate, fmt_n, fmt_p, none
 from .table import Table
 
 
-@functools.lru_cache(maxsize=32)
 def _run_complexity(run: Run) -> tuple[int, int] | None:
     c = run.config
     if not c:
