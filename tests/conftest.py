@@ -30,3 +30,15 @@ def smoke_cfg(prepared):
             setattr(cfg.train, key, value)
         return cfg
     return make
+
+
+@pytest.fixture
+def smoke_params(prepared, tmp_path) -> Path:
+    """A copy of params.yaml whose smoke profile reads the session's prepared data, for tests that
+    run the CLI in a subprocess."""
+    params = tmp_path / "params.yaml"
+    text = (ROOT / "params.yaml").read_text()
+    params.write_text(text.replace("limit_train: 64, limit_val: 24}",
+                                   f"limit_train: 64, limit_val: 24, root: '{prepared}',"
+                                   f" image_root: '{ROOT / 'data' / 'embedded'}'}}"))
+    return params

@@ -64,19 +64,14 @@ def test_import_beside_a_busy_process_chooses_passive():
     assert out.strip() == "PASSIVE"
 
 
-def test_training_is_bit_identical_under_either_policy(prepared, tmp_path):
+def test_training_is_bit_identical_under_either_policy(smoke_params, tmp_path):
     """Only how idle threads wait changes: the smoke run's log and weights are the same bytes."""
-    params = tmp_path / "params.yaml"
-    text = (ROOT / "params.yaml").read_text()
-    params.write_text(text.replace("limit_train: 64, limit_val: 24}",
-                                   f"limit_train: 64, limit_val: 24, root: '{prepared}',"
-                                   f" image_root: '{ROOT / 'data' / 'embedded'}'}}"))
     runs = {}
     for policy in ("ACTIVE", "PASSIVE"):
         env = {k: v for k, v in os.environ.items() if k not in openmp.WAIT_VARIABLES}
         env.update(PYTHONPATH=str(ROOT), OMP_WAIT_POLICY=policy)
         out = tmp_path / policy
-        subprocess.run([sys.executable, "-m", "sgpose_lib.cli", "train", "--params", str(params),
+        subprocess.run([sys.executable, "-m", "sgpose_lib.cli", "train", "--params", str(smoke_params),
                         "--profile", "smoke", "--track", "mpii", "--variant", "sg", "--out",
                         str(out), "--set", "train.epochs=1", "--quiet"], env=env, check=True,
                        timeout=300, capture_output=True)
@@ -90,3 +85,4 @@ def test_each_run_records_the_wait_settings_in_force(monkeypatch):
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
     monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
     assert environment()["openmp_wait"] == {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": None}
+

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from ..numerics import AVX2_PIN, CHOICE_VARIABLE
 from ..openmp import WAIT_VARIABLES
 
 PACKAGES = ("torch", "numpy", "opencv-python-headless", "pycocotools", "sgpose")
@@ -51,7 +52,8 @@ def environment(root: str | Path | None = None) -> dict:
     """Versions of the packages that matter, the git commit of `root` (default: this package's
     checkout) and whether its tracked files other than generated OUTPUTS were modified, the CPU
     model, torch's CPU dispatch level and thread count, the OpenMP wait settings in force
-    (openmp.py; null = OpenMP's default), and the CUDA device if any."""
+    (openmp.py; null = OpenMP's default), the instruction-set variables (numerics.py; null =
+    unset), and the CUDA device if any."""
     root = Path(root) if root else Path(__file__).resolve().parents[2]
     status = _git(["status", "--porcelain", "--untracked-files=no", "--", ".",
                    *(f":(exclude){p}" for p in OUTPUTS)], root)
@@ -62,4 +64,6 @@ def environment(root: str | Path | None = None) -> dict:
             "git_dirty": None if status is None else bool(status),
             "cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "torch_threads": torch.get_num_threads(),
-            "openmp_wait": {k: os.environ.get(k) for k in WAIT_VARIABLES}, "cuda_device": cuda}
+            "openmp_wait": {k: os.environ.get(k) for k in WAIT_VARIABLES},
+            "cpu_isa": {k: os.environ.get(k) for k in (CHOICE_VARIABLE, *AVX2_PIN)},
+            "cuda_device": cuda}
