@@ -101,3 +101,23 @@ def test_the_three_params_files_report_yaml_errors_alike(tmp_path):
             reader(bad)
         with pytest.raises(ConfigError, match=r"missing.yaml: params file not found"):
             reader(tmp_path / "missing.yaml")
+
+
+def test_gpu_setting_trains_on_cpu_at_tiny_size(prepared, tmp_path):
+    """The `gpu` setting's run, shrunk to a tiny model and a few samples, trains on CPU through
+    the same engine path (bf16 and the deferred loss reads of log_every 50 included; bf16
+    autocast applies on CUDA only)."""
+    from sgpose_lib.engine.train import train
+    text = open("convergence/params.yaml").read().replace("setting: cpu", "setting: gpu", 1)
+    (tmp_path / "params.yaml").write_text(text)
+    cfg = run_config(read_params(tmp_path / "params.yaml"), "mpii_sg_r5_s0")
+    cfg.model.preset, cfg.data.mpii_image_size, cfg.data.workers = "hrnet_tiny", (64, 64), 0
+    cfg.data.root, cfg.data.image_root = str(prepared), "data/embedded"
+    cfg.data.limit_train, cfg.data.limit_val = 16, 8
+    cfg.train.epochs, cfg.train.lr_steps, cfg.train.val_every, cfg.train.device = 2, (1,), 1, "cpu"
+    cfg.train.batch_size = 8
+    result = train(cfg.validate(), tmp_path / "run", progress=False)
+    steps = [line for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+             if '"kind": "step"' in line]
+    assert cfg.train.log_every == 50 and cfg.train.bf16 and len(steps) == 4
+    assert result["epochs"] == 2 and math.isfinite(result["best"])
