@@ -286,3 +286,20 @@ def test_compile_wraps_the_stepping_module_and_keeps_the_cache(smoke_cfg, monkey
     net = train_module._stepping_module(model, cfg, train_module.Dist(), torch.device("cpu"))
     assert net is model and seen == {"net": model, "mode": "reduce-overhead"}
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "cache")
+
+
+def test_cli_train_prints_strict_json_without_validation(smoke_params, tmp_path):
+    """`sgpose train` ends with one line of JSON that strict parsers read: a run that never
+    validated (train.val_every = 0) has best null, not the invalid token -Infinity."""
+    done = subprocess.run([sys.executable, "-m", "sgpose_lib.cli", "train", "--params",
+                           str(smoke_params), "--profile", "smoke", "--track", "mpii", "--out",
+                           str(tmp_path / "run"), "--set", "train.epochs=1",
+                           "--set", "train.val_every=0", "--quiet"],
+                          capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+
+    def reject(token):
+        raise AssertionError(f"not JSON: {token}")
+    result = json.loads(done.stdout.strip().splitlines()[-1], parse_constant=reject)
+    assert result["best"] is None and result["epochs"] == 1 and result["metrics"] == {}

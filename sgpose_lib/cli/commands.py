@@ -44,7 +44,13 @@ def cmd_train(args) -> None:
     _prepare_if_missing(cfg)
     out = args.out or Path("runs") / f"{cfg.profile}_{cfg.data.track}_{cfg.variant}_s{cfg.train.seed}"
     result = train(cfg, out, resume=args.resume, restart=args.restart, progress=not args.quiet)
-    print(json.dumps({"out": str(out), **result}, default=float))
+    _print_train_result(out, result)
+
+
+def _print_train_result(out, result: dict) -> None:
+    """The result of `train` as one line of strict JSON (no best yet, as without validation: null)."""
+    from ..engine.checkpoint_io import json_safe
+    print(json.dumps(json_safe({"out": str(out), **result}), default=float))
 
 
 def _prepare_if_missing(cfg) -> None:
@@ -195,7 +201,7 @@ def cmd_convergence_train(args) -> None:
     from ..engine.train import train
     cfg = run_config(read_params(args.params), args.run, args.study_params)
     result = train(cfg, args.out, resume=True, restart=True, progress=not args.quiet)
-    print(json.dumps({"out": str(args.out), **result}, default=float))
+    _print_train_result(args.out, result)
 
 
 def cmd_convergence_report(args) -> None:
