@@ -131,16 +131,23 @@ def run_engine_bench(out: Path, device: str, settings=GPU_SETTINGS, epochs: int 
                      input_size: tuple[int, int] | None = None, eval_batch: int = 256,
                      limit_train: int = 0, prepared: Path | None = None,
                      log: Log = print) -> dict:
-    """Every setting in order, then the fused eval speed; `<out>/bench_cuda_engine.{md,json}`
-    (CPU: `bench_engine_dryrun.*`) rewritten after each, so that a timeout keeps what was done."""
+    """The fused eval speed, then every setting in order (the compiling ones last, as they may
+    run long); `<out>/bench_cuda_engine.{md,json}` (CPU: `bench_engine_dryrun.*`) rewritten after
+    each, so that a timeout keeps what was done."""
     card = torch.cuda.get_device_name(0) if device == "cuda" else "CPU (dry run)"
     torch.backends.cudnn.benchmark = True
     res: dict = {"card": card, "torch": torch.__version__, "epochs": epochs, "workers": workers,
                  "settings": [], "eval": None}
-    for setting in settings:
+
+    def config(setting: EngineSetting) -> Config:
         cfg = engine_config(setting, "paper", epochs, workers, preset, input_size, limit_train,
                             prepared)
         cfg.train.device = device
+        return cfg
+    res["eval"] = bench_fused_eval(config(settings[0]), device, eval_batch)
+    write_engine_report(out, device, res, config(settings[0]))
+    for setting in settings:
+        cfg = config(setting)
         log(f"{setting.name}")
         try:
             row = bench_engine_setting(cfg, log)
@@ -149,8 +156,6 @@ def run_engine_bench(out: Path, device: str, settings=GPU_SETTINGS, epochs: int 
             log(f"  {row['error']}")
         res["settings"].append({"setting": setting.__dict__, "name": setting.name, **row})
         write_engine_report(out, device, res, cfg)
-    res["eval"] = bench_fused_eval(cfg, device, eval_batch)
-    write_engine_report(out, device, res, cfg)
     return res
 
 
