@@ -42,7 +42,7 @@ def bench_mode(preset: str, input_size: tuple[int, int], device: str, batch: int
         net = torch.compile(model) if compiled else model
         step = make_train_step(model, batch, input_size, device, cl, step_config(batch, cl, bf16), net)
         x = train_batch(batch, input_size, model.num_joints, device, cl)["image"]
-        eval_step = _eval_step(net, x, device, bf16)
+        eval_step = make_eval_step(net, x, device, bf16)
         t0 = time.perf_counter()
         step()
         sync(device)
@@ -59,7 +59,7 @@ def bench_mode(preset: str, input_size: tuple[int, int], device: str, batch: int
     return out
 
 
-def _eval_step(net: Callable, x: torch.Tensor, device: str, bf16: bool) -> Callable[[], None]:
+def make_eval_step(net: Callable, x: torch.Tensor, device: str, bf16: bool) -> Callable[[], None]:
     """One eval forward of net on x, under inference_mode and bf16 autocast if asked."""
     def run() -> None:
         with torch.inference_mode(), torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):

@@ -31,7 +31,8 @@ from ..config import Config
 from ..params import load_config, project_root
 from ..engine.inference import fuse_for_inference
 from ..engine.train import train
-from ..model import build_model
+from .cuda_modes import make_eval_step
+from .models import VARIANTS, bench_model
 from .timing import sync, throughput
 
 Log = Callable[[str], None]
@@ -99,18 +100,14 @@ def bench_engine_setting(cfg: Config, log: Log = print) -> dict:
 
 def bench_fused_eval(cfg: Config, device: str, batch: int, iters: int = 20) -> dict:
     """Eval img/s of the inference path (BN folded, channels_last, bf16 autocast on CUDA) of the
-    SG and baseline models of `cfg` on random inputs of its size, forward only."""
+    baseline and SG bench models of cfg's preset on random inputs of its size, forward only."""
     w, h = cfg.data.input_size
     out = {}
-    for variant, sites in (("baseline", ()), ("sg", ("stage2", "stage3", "stage4", "final"))):
-        cfg.model.sgm_sites = sites
-        model = fuse_for_inference(build_model(cfg.model).to(device).eval(), cfg)
+    for variant in VARIANTS:
+        model = bench_model(cfg.model.preset, variant == "sg", device, cfg.model.num_joints)
+        model = fuse_for_inference(model, cfg)
         x = torch.randn(batch, 3, h, w, device=device).contiguous(memory_format=torch.channels_last)
-        bf16 = device == "cuda"
-
-        def forward() -> None:
-            with torch.inference_mode(), torch.autocast(device, torch.bfloat16, enabled=bf16):
-                model(x)
+        forward = make_eval_step(model, x, device, bf16=device == "cuda")
         out[variant] = throughput(forward, batch, device, iters, warmup=3)
         sync(device)
     return out
@@ -144,8 +141,9 @@ def run_engine_bench(out: Path, device: str, settings=GPU_SETTINGS, epochs: int 
                             prepared)
         cfg.train.device = device
         return cfg
-    res["eval"] = bench_fused_eval(config(settings[0]), device, eval_batch)
-    write_engine_report(out, device, res, config(settings[0]))
+    first = config(settings[0])
+    res["eval"] = bench_fused_eval(first, device, eval_batch)
+    write_engine_report(out, device, res, first)
     for setting in settings:
         cfg = config(setting)
         log(f"{setting.name}")
