@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from sgpose_lib.engine.convergence_runs import paper_milestones, read_params, run_config
-from sgpose_lib.report.convergence import _trend
+from sgpose_lib.report.convergence import _trend, verdict_text
 from sgpose_lib.report.curves import CurveRun, per_epoch, plateau, validated
 from sgpose_lib.errors import ConfigError
 from sgpose_lib.report.stats import Estimate
@@ -60,6 +60,16 @@ def test_per_epoch_pairs_by_seed_and_skips_unvalidated_epochs():
 ])
 def test_trend_of_the_gain(early, final, trend):
     assert _trend(early, final) == trend
+
+
+def test_a_vanished_gain_says_what_it_rests_on():
+    """Two seeds: the CI includes 0. One seed has no CI: the verdict says so (not "the CI")."""
+    two, one = Estimate(0.5, -0.5, 1.5, 2), Estimate(-0.2, n=1)
+    assert _trend(Estimate(0.4, n=1), one) == "vanish"
+    assert verdict_text("vanish", two).endswith("(the final CI includes 0)")
+    assert verdict_text("vanish", one).endswith(
+        "(n = 1, no CI: the final |SG − baseline| is below 1 point)")
+    assert verdict_text("shrink", one) == "the gain shrinks with training but stays above zero"
 
 
 def test_run_config_uses_the_setting_and_the_paper_schedule(tmp_path):

@@ -9,7 +9,8 @@ log as an uninterrupted run.
 
 A run folder is never overwritten by accident: one process at a time holds it (a lock); a new run
 into a folder holding a run, or a resume with another config, stops with an error naming the
-differing keys unless `restart=True` (start over). Keys that do not change the result
+differing keys unless `restart=True` (start over); on the CPU the instruction-set variables of
+`numerics.dispatch()` count as keys. Keys that do not change the result
 (`config.RESULT_FREE_KEYS`) may differ, and `train.epochs` may grow: the run continues with the
 learning rate of `lr_at` (milestones are absolute epochs, so a run extended past its last
 milestone goes on at the decayed rate).
@@ -38,6 +39,7 @@ from ..data import TopDownDataset, build_dataset
 from ..errors import ConfigError, TrainingError
 from ..losses import DynamicWeightAverage, joints_mse_loss, seg_bce_loss, total_loss
 from ..model import build_model
+from ..numerics import dispatch, dispatch_differences
 from .checkpoint_io import (atomic_save, atomic_write_text, check_writable, folder_lock,
                             json_safe, load_checkpoint, load_model_state)
 from .evaluate import evaluate_dataset, primary_metric
@@ -107,7 +109,8 @@ def _not_finite(step: int, l_key: float, l_seg: float) -> TrainingError:
                          f"L_seg={l_seg}); training stopped, the last good checkpoint is kept")
 
 
-def _resume_checkpoint(out: Path, cfg: Config, resume: bool, restart: bool, say) -> dict | None:
+def _resume_checkpoint(out: Path, cfg: Config, device: torch.device, resume: bool, restart: bool,
+                       say) -> dict | None:
     """The checkpoint to continue from, or None to start afresh; TrainingError where going on
     would lose or mix a run (see the module docstring)."""
     last = out / "last.pt"
@@ -122,6 +125,8 @@ def _resume_checkpoint(out: Path, cfg: Config, resume: bool, restart: bool, say)
     # the stored config read as a Config: a key added since then counts as its default
     stored = config_from_dict(ckpt["config"], f"{last}: config").to_dict()
     diff = config_differences(stored, cfg.to_dict())
+    if device.type == "cpu":    # the CPU kernels' instruction set changes the bits (numerics.py)
+        diff += dispatch_differences(ckpt.get("cpu_dispatch"), dispatch())
     if diff:
         if restart:
             say(f"{last} was trained with another config ({'; '.join(diff[:3])}): starting over")
@@ -266,7 +271,7 @@ def _start(run: _Run, resume: bool, restart: bool) -> dict | None:
     environment.json written (rank 0). Returns the checkpoint continued, or None."""
     cfg, out, main = run.cfg, run.out, run.ddp.main
     say: Callable[[str], None] = print if main else lambda _: None
-    ckpt = _resume_checkpoint(out, cfg, resume, restart, say)
+    ckpt = _resume_checkpoint(out, cfg, run.device, resume, restart, say)
     if ckpt is not None:
         load_model_state(run.model, ckpt["model"], out / "last.pt")
         run.optimizer.load_state_dict(ckpt["optimizer"])
@@ -376,7 +381,7 @@ def _state(run: _Run, epoch: int) -> dict:
     cfg = run.cfg
     return {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
             "dwa": run.dwa.state_dict(), "config": cfg.to_dict(), "epoch": epoch,
-            "best": run.best, "step": run.step,
+            "best": run.best, "step": run.step, "cpu_dispatch": dispatch(),
             "lr_schedule": {"lr": cfg.train.lr, "steps": list(cfg.train.lr_steps),
                             "factor": cfg.train.lr_factor},
             "rng": {"torch": torch.get_rng_state()}}

@@ -54,9 +54,21 @@ VERDICT_TEXT = {
     "grow": "the gain grows with training",
     "hold": "the gain holds with training",
     "shrink": "the gain shrinks with training but stays above zero",
-    "vanish": "the gain vanishes once the models are trained (the final CI includes 0)",
+    "vanish": "the gain vanishes once the models are trained",
     "undecided": "undecided (runs missing)",
 }
+
+
+def verdict_text(trend: str, final: Estimate | None) -> str:
+    """VERDICT_TEXT[trend], with what a vanished gain rests on: a final CI that includes 0, or,
+    with one seed per variant (no CI), a final |SG − baseline| below CHANGE_TOL points."""
+    text = VERDICT_TEXT[trend]
+    if trend != "vanish" or final is None:
+        return text
+    if final.has_ci:
+        return text + " (the final CI includes 0)"
+    return (text + f" (n = {final.n}, no CI: the final |SG − baseline| is below "
+            f"{CHANGE_TOL:g} point)")
 
 
 def build(params_path: str | Path = "convergence/params.yaml",
@@ -126,7 +138,7 @@ def build(params_path: str | Path = "convergence/params.yaml",
                 plateaus.append(_plateau_text(r.name, p, done, epochs))
             parts.append(f"\nStopped improving? {'; '.join(plateaus)}.\n\n"
                          f"Trend of SG − baseline from epoch {early_epoch} to {epochs}: "
-                         f"**{VERDICT_TEXT[trend]}**.\n")
+                         f"**{verdict_text(trend, final['diff'] if final is not None else None)}**.\n")
     walls = [f"{n} {v['wall_s'] / 60:.1f} min ({v['epochs_done']} epochs)"
              for n, v in summary["runs"].items() if v.get("wall_s")]
     if walls:
@@ -168,7 +180,8 @@ def verdict_markdown(summary: Mapping) -> str:
                      f"SG − baseline {fmt_estimate(Estimate.from_dict(f['diff']), signed=True) if f['diff'] else '—'}"
                      f" (p {fmt_p(Estimate.from_dict(f['diff'])) if f['diff'] else '—'}), against "
                      f"{fmt_estimate(Estimate.from_dict(c['early_diff']), signed=True) if c['early_diff'] else '—'}"
-                     f" at epoch {c['early_epoch']}: {VERDICT_TEXT[c['trend']]}.")
+                     f" at epoch {c['early_epoch']}: "
+                     f"{verdict_text(c['trend'], Estimate.from_dict(f['diff']) if f['diff'] else None)}.")
     for key, c in summary.get("curves", {}).items():
         column = key.split("/")[1]
         decided = [(n, r[column]) for n, r in summary.get("runs", {}).items() if column in r]
