@@ -82,22 +82,12 @@ def build(params_path: str | Path = "convergence/params.yaml",
     spec = params["spec"]
     summary: dict = {"setting": params["setting"], "profile": spec["profile"], "curves": {},
                      "runs": {}}
-    parts = [f"# Convergence: does the SG gain survive training? (setting `{params['setting']}`, "
-             f"profile `{spec['profile']}`)\n\n"
-             "Each run trains until the setting's epochs with the paper's schedule shape (lr × 0.1 at "
-             "170/210 and 200/210 of training) and is validated every "
-             f"{spec['val_every']} epochs. SG − baseline is paired by seed: mean [95 % bootstrap CI] "
-             "and the paired t-test p (2 seeds give an indicative CI only). Values at a budget below "
-             "the final epoch come from the same long runs, i.e. before their lr drops.\n\n"
-             f"Plateau: a run has stopped improving when its best value in the last fifth of its "
-             f"epochs exceeds the last value before that fifth by less than {PLATEAU_TOL:g} point. "
-             "The paper's schedule puts both lr drops in the last fifth, so the rule is also "
-             "applied to the constant-lr phase before the first drop.\n"]
+    parts = [_intro(params["setting"], spec)]
     tables, labels, frames = {}, {}, []
     for track, metrics in CURVE_METRICS.items():
-        epochs = _epochs_of(params, track) if track in spec["epochs"] else None
-        if epochs is None:
+        if track not in spec["epochs"]:
             continue
+        epochs = _epochs_of(params, track)
         parts.append(f"\n## {track} track: {epochs} epochs, lr drops at "
                      f"{', '.join(map(str, paper_milestones(epochs)))}\n")
         for column, label, factor in metrics:
@@ -111,34 +101,13 @@ def build(params_path: str | Path = "convergence/params.yaml",
             shown = [b for b in BUDGETS if b < epochs] + [epochs]
             parts.append(f"\n### {label} at matched budgets\n\n"
                          + curve_markdown(table, label, shown))
-            by_epoch = {int(r["epoch"]): r for _, r in table.iterrows()}
-            early_epoch = min((e for e in by_epoch if by_epoch[e]["diff"] is not None and e >= 15),
-                              default=None)
-            final = by_epoch.get(epochs)
-            trend = _trend(by_epoch[early_epoch]["diff"] if early_epoch else None,
-                           final["diff"] if final is not None else None)
-            level = {k: (final[k].to_dict() if final is not None and final[k] is not None else None)
-                     for k in ("baseline", "sg", "diff")}
-            summary["curves"][f"{track}/{column}"] = {
-                "label": label, "epochs": epochs, "early_epoch": early_epoch, "trend": trend,
-                "final": level, "early_diff": (by_epoch[early_epoch]["diff"].to_dict()
-                                               if early_epoch else None)}
-            plateaus = []
-            for r in runs:
-                if r.track != track or r.table is None:
-                    continue
-                curve = validated(r.table, column, factor)
-                p = plateau(curve, epochs)
-                first_drop = paper_milestones(epochs)[0]
-                p["before_first_drop"] = plateau(curve[curve.index <= first_drop], first_drop)
-                wall = float(r.table["seconds"].sum()) if "seconds" in r.table else None
-                done = int(r.table["epoch"].max())
-                summary["runs"].setdefault(r.name, {"epochs_done": done, "wall_s": wall})
-                summary["runs"][r.name][column] = p
-                plateaus.append(_plateau_text(r.name, p, done, epochs))
+            curve = _curve_summary(table, label, epochs)
+            summary["curves"][f"{track}/{column}"] = curve
+            plateaus = _run_plateaus(runs, track, column, factor, epochs, summary["runs"])
+            final = Estimate.from_dict(curve["final"]["diff"]) if curve["final"]["diff"] else None
             parts.append(f"\nStopped improving? {'; '.join(plateaus)}.\n\n"
-                         f"Trend of SG − baseline from epoch {early_epoch} to {epochs}: "
-                         f"**{verdict_text(trend, final['diff'] if final is not None else None)}**.\n")
+                         f"Trend of SG − baseline from epoch {curve['early_epoch']} to {epochs}: "
+                         f"**{verdict_text(curve['trend'], final)}**.\n")
     walls = [f"{n} {v['wall_s'] / 60:.1f} min ({v['epochs_done']} epochs)"
              for n, v in summary["runs"].items() if v.get("wall_s")]
     if walls:
@@ -153,6 +122,56 @@ def build(params_path: str | Path = "convergence/params.yaml",
         out / "convergence.csv", index=False, float_format="%.6g")
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=_none) + "\n")
     return summary
+
+
+def _intro(setting: str, spec: Mapping) -> str:
+    return (f"# Convergence: does the SG gain survive training? (setting `{setting}`, "
+            f"profile `{spec['profile']}`)\n\n"
+            "Each run trains until the setting's epochs with the paper's schedule shape (lr × 0.1 at "
+            "170/210 and 200/210 of training) and is validated every "
+            f"{spec['val_every']} epochs. SG − baseline is paired by seed: mean [95 % bootstrap CI] "
+            "and the paired t-test p (2 seeds give an indicative CI only). Values at a budget below "
+            "the final epoch come from the same long runs, i.e. before their lr drops.\n\n"
+            f"Plateau: a run has stopped improving when its best value in the last fifth of its "
+            f"epochs exceeds the last value before that fifth by less than {PLATEAU_TOL:g} point. "
+            "The paper's schedule puts both lr drops in the last fifth, so the rule is also "
+            "applied to the constant-lr phase before the first drop.\n")
+
+
+def _curve_summary(table: pd.DataFrame, label: str, epochs: int) -> dict:
+    """The summary of one metric's per_epoch table: levels at the final epoch, SG − baseline at
+    the first paired epoch >= 15 (`early`), and the trend between the two."""
+    by_epoch = {int(r["epoch"]): r for _, r in table.iterrows()}
+    early_epoch = min((e for e in by_epoch if by_epoch[e]["diff"] is not None and e >= 15),
+                      default=None)
+    final = by_epoch.get(epochs)
+    trend = _trend(by_epoch[early_epoch]["diff"] if early_epoch else None,
+                   final["diff"] if final is not None else None)
+    level = {k: (final[k].to_dict() if final is not None and final[k] is not None else None)
+             for k in ("baseline", "sg", "diff")}
+    return {"label": label, "epochs": epochs, "early_epoch": early_epoch, "trend": trend,
+            "final": level,
+            "early_diff": by_epoch[early_epoch]["diff"].to_dict() if early_epoch else None}
+
+
+def _run_plateaus(runs: list[CurveRun], track: str, column: str, factor: float, epochs: int,
+                  summary_runs: dict) -> list[str]:
+    """Each run's plateau decision (whole run and before the first lr drop), recorded with its
+    epochs done and wall time in `summary_runs`; returns one text per run."""
+    texts = []
+    first_drop = paper_milestones(epochs)[0]
+    for r in runs:
+        if r.track != track or r.table is None:
+            continue
+        curve = validated(r.table, column, factor)
+        p = plateau(curve, epochs)
+        p["before_first_drop"] = plateau(curve[curve.index <= first_drop], first_drop)
+        wall = float(r.table["seconds"].sum()) if "seconds" in r.table else None
+        done = int(r.table["epoch"].max())
+        summary_runs.setdefault(r.name, {"epochs_done": done, "wall_s": wall})
+        summary_runs[r.name][column] = p
+        texts.append(_plateau_text(r.name, p, done, epochs))
+    return texts
 
 
 def _plateau_text(name: str, p: Mapping, done: int, epochs: int) -> str:

@@ -57,14 +57,19 @@ def study_figures(study: Study, folder: str | Path) -> list[Path]:
     """training_curves.png, dwa_weights.png, pckh_bars.png, coco_bars.png, radius_ablation.png."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    tracks = [t for t in TRACKS if run_groups(study, t)]
+    rows = [t for t in TRACKS if run_groups(study, t)] or ["mpii"]
+    figures = {"training_curves.png": _loss_figure(study, rows),
+               "dwa_weights.png": _dwa_figure(study, rows),
+               "pckh_bars.png": _bar_figure(study, "mpii", PCKH_COLUMNS, 1.0, "PCKh@0.5 (%)"),
+               "coco_bars.png": _bar_figure(study, "coco", COCO_COLUMNS, 100.0,
+                                            "OKS AP / AR (%)"),
+               "radius_ablation.png": _radius_figure(study)}
+    return [save_figure(fig, folder / name, 130, bbox_inches="tight")
+            for name, fig in figures.items()]
 
-    def save(fig, name):
-        paths.append(save_figure(fig, folder / name, 130, bbox_inches="tight"))
 
-    # training curves: one row per track, L_key and L_seg
-    rows = tracks or ["mpii"]
+def _loss_figure(study: Study, rows: list[str]) -> plt.Figure:
+    """Training losses per step: one row per track, L_key and L_seg."""
     fig, axes = plt.subplots(len(rows), 2, figsize=(11, 3.4 * len(rows)), squeeze=False)
     for i, t in enumerate(rows):
         viz.plot_training_curves(run_groups(study, t), ax=axes[i], dwa=False)
@@ -73,9 +78,10 @@ def study_figures(study: Study, folder: str | Path) -> list[Path]:
     fig.suptitle(figure_title(study, "Training losses per step (smoothed; faint: raw)", rows),
                  fontsize=9)
     fig.tight_layout()
-    save(fig, "training_curves.png")
+    return fig
 
-    # DWA weights
+
+def _dwa_figure(study: Study, rows: list[str]) -> plt.Figure:
     fig, axes = plt.subplots(1, len(rows), figsize=(5.5 * len(rows), 3.4), squeeze=False)
     for i, t in enumerate(rows):
         viz.plot_dwa_weights(run_groups(study, t), ax=axes[0, i])
@@ -83,30 +89,32 @@ def study_figures(study: Study, folder: str | Path) -> list[Path]:
     fig.suptitle(figure_title(study, "DWA task weights w_k (solid), w_s (dashed)", rows),
                  fontsize=9)
     fig.tight_layout()
-    save(fig, "dwa_weights.png")
+    return fig
 
-    # per-group bars with CIs
-    for track, cols, scale, name, ylabel in (
-            ("mpii", PCKH_COLUMNS, 1.0, "pckh_bars.png", "PCKh@0.5 (%)"),
-            ("coco", COCO_COLUMNS, 100.0, "coco_bars.png", "OKS AP / AR (%)")):
-        groups = {group_label(study.baseline, None):
-                  {c: study.est(track, study.baseline, None, c, scale) for c in cols},
-                  group_label(study.sg, study.sg_radius):
-                  {c: study.est(track, study.sg, study.sg_radius, c, scale) for c in cols}}
-        fig, ax = plt.subplots(figsize=(9, 3.6))
-        viz.plot_group_bars(groups, cols, ax=ax, ylabel=ylabel)
-        floors = study.floors.get(track) or {}
-        mp = (floors.get("mean_pose") or {}).get(cols[-1] if track == "mpii" else "AP")
-        if mp is not None and math.isfinite(mp):
-            ax.axhline(mp * scale, color="0.4", lw=0.8, ls=":",
-                       label=f"mean-pose floor ({'Mean' if track == 'mpii' else 'AP'})")
-            ax.legend(fontsize=7, loc="upper right")
-        fig.suptitle(figure_title(study, "Baseline vs SG-HRNet: mean over seeds, 95 % bootstrap "
-                                         "CI, dots = seeds", [track]), fontsize=9)
-        fig.tight_layout()
-        save(fig, name)
 
-    # radius ablation
+def _bar_figure(study: Study, track: str, cols: list[str], scale: float,
+                ylabel: str) -> plt.Figure:
+    """Baseline vs SG per column of `track`: mean over seeds with CI, the mean-pose floor."""
+    groups = {group_label(study.baseline, None):
+              {c: study.est(track, study.baseline, None, c, scale) for c in cols},
+              group_label(study.sg, study.sg_radius):
+              {c: study.est(track, study.sg, study.sg_radius, c, scale) for c in cols}}
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    viz.plot_group_bars(groups, cols, ax=ax, ylabel=ylabel)
+    floors = study.floors.get(track) or {}
+    mp = (floors.get("mean_pose") or {}).get(cols[-1] if track == "mpii" else "AP")
+    if mp is not None and math.isfinite(mp):
+        ax.axhline(mp * scale, color="0.4", lw=0.8, ls=":",
+                   label=f"mean-pose floor ({'Mean' if track == 'mpii' else 'AP'})")
+        ax.legend(fontsize=7, loc="upper right")
+    fig.suptitle(figure_title(study, "Baseline vs SG-HRNet: mean over seeds, 95 % bootstrap "
+                                     "CI, dots = seeds", [track]), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _radius_figure(study: Study) -> plt.Figure:
+    """The disc radius r (Table 3 analogue): PCKh Mean of SG per radius, beside the paper's."""
     radii = sorted(set(PAPER_RADII) | {r.radius for r in study.runs
                                        if r.track == "mpii" and r.variant == study.sg and r.radius})
     ours = {r: study.est("mpii", study.sg, float(r), "Mean") for r in radii}
@@ -116,8 +124,7 @@ def study_figures(study: Study, folder: str | Path) -> list[Path]:
     fig.suptitle(figure_title(study, "Disc radius r (Table 3 analogue), PCKh@0.5 Mean",
                               ["mpii"]), fontsize=9)
     fig.tight_layout()
-    save(fig, "radius_ablation.png")
-    return paths
+    return fig
 
 
 def robustness_figures(study: Study, perturbed_root: Path, folder: Path) -> list[Path]:

@@ -35,44 +35,55 @@ def write_results_section(summary: dict | None = None, params_path: str | Path =
         path = Path(out_dir) / "tables" / "summary.json"
         summary = (json.loads(path.read_text()) if path.is_file()
                    else build_report(params_path, runs_dir, out_dir, figures=False))
+    lines = ["## Results", "",
+             f"Our runs: {summary['profiles_used'].get('mpii', '')}, on the embedded real data. "
+             "Numbers are mean over seeds [95 % bootstrap CI]; SG − baseline is paired by seed. "
+             "Full tables: `reports/tables/`, figures: `reports/figures/study/`, page: "
+             "`reports/index.html`.", "",
+             *_headline_lines(summary), *_extra_lines(summary), "", _caveat(summary)]
+    return "\n".join(lines) + "\n"
+
+
+def _get(part: dict, key: str, metric: str):
+    return (part.get(key) or {}).get(metric)
+
+
+def _p_text(d: dict | None) -> str:
+    """', paired t-test p = ...' of a difference's dict ('' without one)."""
+    if not d:
+        return ""
+    if d.get("n", 0) < 2:
+        return ", no test (n<2)"
+    p = d.get("p")
+    return ", paired t-test p = n/a" if p is None else \
+        (", paired t-test p < 0.001" if p < 0.001 else f", paired t-test p = {p:.3f}")
+
+
+def _headline_lines(summary: dict) -> list[str]:
+    """Tables 1-3 in one line each: ours against the paper's."""
     m, c, r = summary.get("mpii", {}), summary.get("coco", {}), summary.get("radius", {})
-
-    def get(part, key, metric):
-        return (part.get(key) or {}).get(metric)
-
-    def p_text(d):
-        if not d:
-            return ""
-        if d.get("n", 0) < 2:
-            return ", no test (n<2)"
-        p = d.get("p")
-        return ", paired t-test p = n/a" if p is None else \
-            (", paired t-test p < 0.001" if p < 0.001 else f", paired t-test p = {p:.3f}")
-
-    dm, dc = get(m, "difference", "Mean"), get(c, "difference", "AP")
+    dm, dc = _get(m, "difference", "Mean"), _get(c, "difference", "AP")
     rs = f"{summary.get('sg_radius', 5.0):g}"
-    lines = [
-        "## Results",
-        "",
-        f"Our runs: {summary['profiles_used'].get('mpii', '')}, on the embedded real data. "
-        "Numbers are mean over seeds [95 % bootstrap CI]; SG − baseline is paired by seed. Full "
-        "tables: `reports/tables/`, figures: `reports/figures/study/`, page: "
-        "`reports/index.html`.",
-        "",
+    return [
         "- **MPII-style track (LSPET, PCKh@0.5 Mean)**: baseline "
-        f"{_e(get(m, 'baseline', 'Mean'))}, "
-        f"SG-HRNet r={rs} {_e(get(m, 'sg', 'Mean'))}; SG − baseline {_e(dm, signed=True)}"
-        f"{p_text(dm)}. Paper (Table 1, full MPII, W32): 90.3 → 90.6 (+0.3).",
-        f"- **COCO track (60 val2017 images, AP %)**: baseline {_e(get(c, 'baseline', 'AP'))}, "
-        f"SG-HRNet r={rs} {_e(get(c, 'sg', 'AP'))}; SG − baseline {_e(dc, signed=True)}"
-        f"{p_text(dc)}; body-only AP: baseline {_e(get(c, 'body_baseline', 'AP'))}, SG "
-        f"{_e(get(c, 'body_sg', 'AP'))}. Paper (Table 2, COCO val2017, pretrained W32): "
+        f"{_e(_get(m, 'baseline', 'Mean'))}, "
+        f"SG-HRNet r={rs} {_e(_get(m, 'sg', 'Mean'))}; SG − baseline {_e(dm, signed=True)}"
+        f"{_p_text(dm)}. Paper (Table 1, full MPII, W32): 90.3 → 90.6 (+0.3).",
+        f"- **COCO track (60 val2017 images, AP %)**: baseline {_e(_get(c, 'baseline', 'AP'))}, "
+        f"SG-HRNet r={rs} {_e(_get(c, 'sg', 'AP'))}; SG − baseline {_e(dc, signed=True)}"
+        f"{_p_text(dc)}; body-only AP: baseline {_e(_get(c, 'body_baseline', 'AP'))}, SG "
+        f"{_e(_get(c, 'body_sg', 'AP'))}. Paper (Table 2, COCO val2017, pretrained W32): "
         "74.4 → 76.3 (+1.9).",
         "- **Radius r (Mean PCKh)**: " + ", ".join(
             f"r={k[2:]} {_e((r.get(k) or {}).get('Mean'))}" for k in r
             if k.startswith("r=") and "baseline" not in k)
         + ". Paper (Table 3): r=3 90.4, r=5 90.6, r=9 90.3.",
     ]
+
+
+def _extra_lines(summary: dict) -> list[str]:
+    """Backgrounds swapped, the W32 cost, the missing runs: where the summary has them."""
+    lines = []
     robust = summary.get("robustness") or {}
     if robust.get("available"):
         lines.append("- **Backgrounds swapped (COCO track, drop of the mean per-person OKS × 100, "
@@ -90,19 +101,20 @@ def write_results_section(summary: dict | None = None, params_path: str | Path =
     missing = summary.get("runs_missing") or {}
     if missing:
         lines.append(f"- Missing runs (shown as \"{NO_RUN}\"): " + ", ".join(sorted(missing)) + ".")
+    return lines
+
+
+def _caveat(summary: dict) -> str:
     if summary.get("profile") == "paper":
-        caveat = ("Caveat: the paper profile trains HRNet-W32 with the paper's recipe, but with "
-                  "ground-truth boxes for COCO (the paper: detector boxes). With a handful of "
-                  "seeds the CI is wide and only indicative; the paper reports single runs.")
-    else:
-        caveat = ("Caveat: the embedded data is small (400 LSPET validation persons, 60 COCO "
-                  f"images) and the `{summary.get('profile')}` profile's model is far smaller than "
-                  "W32 and trained for a few epochs, so our absolute levels are far below the "
-                  "paper's; what can be compared is the SG − baseline difference and its CI. "
-                  "With a handful of seeds the CI is wide and only indicative; the paper reports "
-                  "single runs.")
-    lines += ["", caveat]
-    return "\n".join(lines) + "\n"
+        return ("Caveat: the paper profile trains HRNet-W32 with the paper's recipe, but with "
+                "ground-truth boxes for COCO (the paper: detector boxes). With a handful of "
+                "seeds the CI is wide and only indicative; the paper reports single runs.")
+    return ("Caveat: the embedded data is small (400 LSPET validation persons, 60 COCO "
+            f"images) and the `{summary.get('profile')}` profile's model is far smaller than "
+            "W32 and trained for a few epochs, so our absolute levels are far below the "
+            "paper's; what can be compared is the SG − baseline difference and its CI. "
+            "With a handful of seeds the CI is wide and only indicative; the paper reports "
+            "single runs.")
 
 
 def update_readme(readme_path: str | Path, text: str) -> bool:

@@ -126,23 +126,8 @@ def table2(study: Study) -> tuple[str, pd.DataFrame, dict]:
     for label, vals in PAPER_TABLE2.items():
         vals = {**vals, "Params (M)": vals["Params"], "Input": "256×192"}
         table.add(f"{label} (paper, Table 2)", "paper", vals, "1 (single run)")
-    for label, sites in (("HRNet-W32, computed here", ()),
-                         ("SG-HRNet-W32 (4 SGMs), computed here", SGM_SITES)):
-        p, m = model_complexity("hrnet_w32", sites, 17, (192, 256))
-        table.add(label, "computed", {}, "", extra={
-            "Input": "256×192", "Params (M)": f"{p / 1e6:.2f}",
-            "GFLOPs": f"{m / 1e9:.2f} ({m / 1024 ** 3:.2f} in 1024³)",
-            **{c: "" for c in COCO_COLUMNS}})
-    cx = {}
-    for key, (v, r) in (("baseline", base), ("sg", sg)):
-        run = next((x for x in study.used if x.group == (t, v, r) and x.config), None)
-        c = _run_complexity(run) if run else None
-        if c:
-            size = run.config["data"]["image_size"]
-            cx[key] = {"Input": f"{size[1]}×{size[0]}", "Params (M)": f"{c[0] / 1e6:.2f}",
-                       "GFLOPs": _fmt_gmacs(c[1])}
-        else:
-            cx[key] = {}
+    _computed_w32_rows(table)
+    cx = {key: _run_cost(study, (t, v, r)) for key, (v, r) in (("baseline", base), ("sg", sg))}
     est_b = {c: study.est(t, *base, c, 100.0) for c in COCO_COLUMNS}
     est_s = {c: study.est(t, *sg, c, 100.0) for c in COCO_COLUMNS}
     diff = {c: study.diff(t, sg, base, c, 100.0) for c in COCO_COLUMNS}
@@ -154,17 +139,7 @@ def table2(study: Study) -> tuple[str, pd.DataFrame, dict]:
     table.add_p("Ours: SG − baseline, paired t-test p", diff)
     _floor_rows(table, study, t, COCO_COLUMNS, 100.0)
 
-    body = Table("table2_coco_body", list(COCO_COLUMNS))
-    est_bb = {c: study.est(t, *base, f"body_{c}", 100.0) for c in COCO_COLUMNS}
-    est_sb = {c: study.est(t, *sg, f"body_{c}", 100.0) for c in COCO_COLUMNS}
-    diff_b = {c: study.diff(t, sg, base, f"body_{c}", 100.0) for c in COCO_COLUMNS}
-    body.add("Ours: HRNet baseline (body-only AP)", "ours", est_bb, fmt_n(est_bb["AP"]))
-    body.add(f"Ours: SG-HRNet r={study.sg_radius:g} (body-only AP)", "ours", est_sb,
-             fmt_n(est_sb["AP"]))
-    body.add("Ours: SG − baseline (body-only AP, paired)", "difference", diff_b,
-             fmt_n(diff_b["AP"]), signed=True)
-    body.add_p("Ours: SG − baseline, paired t-test p", diff_b)
-    _floor_rows(body, study, t, COCO_COLUMNS, 100.0, prefix="body_")
+    body, body_summary = _body_table(study, base, sg)
 
     header = _header(
         study, "Table 2 analogue — COCO keypoint AP (COCO track)", t,
@@ -183,9 +158,50 @@ def table2(study: Study) -> tuple[str, pd.DataFrame, dict]:
                    "paper metric: no paper row.\n\n")
     md = header + "\n" + table.markdown() + "\n" + body_header + body.markdown() + "\n"
     frame = pd.concat([table.frame(), body.frame()], ignore_index=True)
-    summary = {"baseline": _d(est_b), "sg": _d(est_s), "difference": _d(diff),
-               "body_baseline": _d(est_bb), "body_sg": _d(est_sb), "body_difference": _d(diff_b)}
+    summary = {"baseline": _d(est_b), "sg": _d(est_s), "difference": _d(diff), **body_summary}
     return md, frame, summary
+
+
+def _computed_w32_rows(table: Table) -> None:
+    """HRNet-W32 and SG-HRNet-W32 at 256×192: parameters and multiply-adds computed here."""
+    for label, sites in (("HRNet-W32, computed here", ()),
+                         ("SG-HRNet-W32 (4 SGMs), computed here", SGM_SITES)):
+        p, m = model_complexity("hrnet_w32", sites, 17, (192, 256))
+        table.add(label, "computed", {}, "", extra={
+            "Input": "256×192", "Params (M)": f"{p / 1e6:.2f}",
+            "GFLOPs": f"{m / 1e9:.2f} ({m / 1024 ** 3:.2f} in 1024³)",
+            **{c: "" for c in COCO_COLUMNS}})
+
+
+def _run_cost(study: Study, group: tuple) -> dict:
+    """Input (height×width), Params (M) and GFLOPs of the model a run of `group` trained; {}
+    without such a run."""
+    run = next((x for x in study.used if x.group == group and x.config), None)
+    c = _run_complexity(run) if run else None
+    if not c:
+        return {}
+    size = run.config["data"]["image_size"]
+    return {"Input": f"{size[1]}×{size[0]}", "Params (M)": f"{c[0] / 1e6:.2f}",
+            "GFLOPs": _fmt_gmacs(c[1])}
+
+
+def _body_table(study: Study, base: tuple, sg: tuple) -> tuple[Table, dict]:
+    """Body-only AP (COCO track, face keypoints removed from the ground truth), in %: the table
+    and its summary entries."""
+    t = "coco"
+    body = Table("table2_coco_body", list(COCO_COLUMNS))
+    est_bb = {c: study.est(t, *base, f"body_{c}", 100.0) for c in COCO_COLUMNS}
+    est_sb = {c: study.est(t, *sg, f"body_{c}", 100.0) for c in COCO_COLUMNS}
+    diff_b = {c: study.diff(t, sg, base, f"body_{c}", 100.0) for c in COCO_COLUMNS}
+    body.add("Ours: HRNet baseline (body-only AP)", "ours", est_bb, fmt_n(est_bb["AP"]))
+    body.add(f"Ours: SG-HRNet r={study.sg_radius:g} (body-only AP)", "ours", est_sb,
+             fmt_n(est_sb["AP"]))
+    body.add("Ours: SG − baseline (body-only AP, paired)", "difference", diff_b,
+             fmt_n(diff_b["AP"]), signed=True)
+    body.add_p("Ours: SG − baseline, paired t-test p", diff_b)
+    _floor_rows(body, study, t, COCO_COLUMNS, 100.0, prefix="body_")
+    return body, {"body_baseline": _d(est_bb), "body_sg": _d(est_sb),
+                  "body_difference": _d(diff_b)}
 
 
 def table3(study: Study) -> tuple[str, pd.DataFrame, dict]:
