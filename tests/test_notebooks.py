@@ -161,13 +161,18 @@ def test_report_notebook_defaults_write_only_scratch(execute, project):
     summary = json.loads((work / "tables" / "summary.json").read_text())
     assert sorted(summary["runs_used"]) == sorted(RUNS)
     assert "No checkpoint" not in _outputs_text(executed)
+    assert "image/png" in _outputs_text(executed)       # the figures embedded
 
 
 def test_report_notebook_explicit_out_dir(execute, project, tmp_path):
-    """What the report stage does: -p out_dir <folder> puts everything there."""
+    """What the report stage does: -p out_dir <folder> puts everything there, and -p link_figures
+    True shows the figures as links relative to that folder instead of embedding them."""
     out = tmp_path / "reports_out"
-    execute("report.ipynb", out_dir=str(out), attention=False)
+    executed = execute("report.ipynb", out_dir=str(out), attention=False, link_figures=True)
     assert (out / "tables" / "table1_pckh.md").is_file() and (out / "README.md").is_file()
+    outputs = _outputs_text(executed)
+    assert (out / "figures" / "study" / "pckh_bars.png").is_file()
+    assert '<img src=\\"figures/study/pckh_bars.png\\"' in outputs and "image/png" not in outputs
 
 
 def test_attention_maps_notebook_defaults_write_nothing(execute, project):
