@@ -69,7 +69,7 @@ def test_dvc_repro_smoke_end_to_end(repo):
                  "figures/study/attention_stats.png"):
         assert (dst / "reports" / name).is_file(), name
     page = (dst / "reports" / "index.html").read_text()   # figures linked, not embedded twice
-    assert 'src="figures/study/pckh_bars.png"' in page and "data:image/png" not in page
+    assert 'src="figures/study/pckh_bars.png"' in page and 'src="data:image/png' not in page
     for cond in ("original", "blur", "clutter", "grey"):  # the perturb stage's cached output
         assert len(list((dst / "data" / "perturbed" / cond / "coco" / "images").glob("*.jpg"))) == 60
     assert (dst / "runs" / "coco_sg_r5_s0" / "analysis" / "robustness" / "robustness.json").is_file()
