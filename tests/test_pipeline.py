@@ -1,8 +1,8 @@
 """The whole study with the smoke profile: `dvc repro` end to end in a temporary copy of the repo.
 
-Checks that every stage runs (prepare, train via papermill, evaluate, baselines, report notebooks
-and index.html), that a second `dvc repro` does nothing, and that changing one run's radius
-invalidates only that run's stages (and the report)."""
+Checks that every stage runs (prepare, train via papermill, evaluate, baselines, report notebooks,
+index.html and the README's results section), that a second `dvc repro` does nothing, and that
+changing one run's radius invalidates only that run's stages (and the report)."""
 from __future__ import annotations
 
 import json
@@ -68,6 +68,8 @@ def test_dvc_repro_smoke_end_to_end(repo):
                  "figures/study/robustness_oks.png", "figures/study/robustness_conditions.png",
                  "figures/study/attention_stats.png"):
         assert (dst / "reports" / name).is_file(), name
+    results = (dst / "README.md").read_text().split("<!-- results:start -->")[1]
+    assert results.split("<!-- results:end -->")[0].count("Our runs: profile `smoke`") == 1
     page = (dst / "reports" / "index.html").read_text()   # figures linked, not embedded twice
     assert 'src="figures/study/pckh_bars.png"' in page and 'src="data:image/png' not in page
     for cond in ("original", "blur", "clutter", "grey"):  # the perturb stage's cached output
