@@ -19,6 +19,7 @@ from sgpose_lib.config import SGM_SITES, Config, ModelConfig
 from sgpose_lib.errors import ConfigError
 from sgpose_lib.model import PRESETS, PoseHighResolutionNet, build_model
 from sgpose_lib.model.fuse import fuse_conv_bn_for_inference, prepare_for_inference
+from sgpose_lib.numerics import AVX2_PIN
 
 
 def calibrated(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -125,6 +126,9 @@ def test_run_bench_writes_the_side_by_side_report(tmp_path):
     assert json.loads(js.read_text()) == result
     main = result["main"]
     assert main["settings"]["threads"] == torch.get_num_threads() and main["settings"]["batch"] == 2
+    capability = torch.backends.cpu.get_cpu_capability()   # the kernels the timings ran
+    assert main["settings"]["cpu_capability"] == capability
+    assert set(main["settings"]["cpu_dispatch"]) == set(AVX2_PIN)
     for v in VARIANTS:
         row = main["variants"][v]
         for key in ("params", "macs", "eval_ms_per_img", "train_ms_per_img", "eval_peak_bytes",
@@ -153,7 +157,8 @@ def test_run_bench_writes_the_side_by_side_report(tmp_path):
                 "| activations saved for backward",
                 "| peak memory, train step", "| peak memory, eval forward", "SG / baseline",
                 "| BN folded + channels_last |", "| channels_last |", "no_grad", "official upsampling",
-                "torch.get_num_threads() = ", "torch 2", "data pipeline not available"):
+                "torch.get_num_threads() = ", "torch 2", "data pipeline not available",
+                f"CPU kernels {capability} ("):
         assert row in text, row
     fused, official = (main["options"]["sg"][n]["samples_s"][0] for n in names
                        if n.startswith(("BN folded + channels_last", "official")))

@@ -178,9 +178,19 @@ def _settings_line(s: dict) -> str:
     dev = f"GPU {s['gpu']}, " if "gpu" in s else ""
     return (f"Settings: {s['date']}, device {s['device']}, {dev}CPU {s['cpu']} ({s['logical_cpus']} logical "
             f"CPUs), torch {s['torch']}, torch.get_num_threads() = {s['threads']}, "
-            f"python {s['python']}" + (f", repeats {s['repeats']}" if "repeats" in s else "") +
+            f"python {s['python']}" + _dispatch_text(s)
+            + (f", repeats {s['repeats']}" if "repeats" in s else "") +
             f"; 1-minute load average {s.get('load_start')} at the start, {s.get('load_end')} at the end"
             + _share_text(s) + ".")
+
+
+def _dispatch_text(s: dict) -> str:
+    """torch's CPU kernel level, and whether numerics.py limited it (older results: nothing)."""
+    if "cpu_capability" not in s:
+        return ""
+    limited = sorted(k for k, v in (s.get("cpu_dispatch") or {}).items() if v)
+    how = f"limited by {', '.join(limited)}" if limited else "native dispatch"
+    return f", CPU kernels {s['cpu_capability']} ({how})"
 
 
 def _share_text(s: dict) -> str:

@@ -24,6 +24,8 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from ..numerics import dispatch
+
 MIB = 2 ** 20
 
 
@@ -195,11 +197,14 @@ def load_average() -> float | None:
 
 
 def settings(device: str, **extra) -> dict:
-    """Date, device, versions, threads, CPU and load at the start of a section, plus `extra`."""
+    """Date, device, versions, threads, CPU, the CPU kernels' instruction set (torch's level and
+    the numerics.py variables) and load at the start of a section, plus `extra`."""
     s = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "device": device,
          "torch": torch.__version__, "python": platform.python_version(),
          "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
-         "cpu": cpu_name(), "logical_cpus": os.cpu_count(), "load_start": load_average(), **extra}
+         "cpu": cpu_name(), "logical_cpus": os.cpu_count(), "load_start": load_average(),
+         "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_dispatch": dispatch(),
+         **extra}
     if device == "cuda":
         s["gpu"] = torch.cuda.get_device_name()
     return s
