@@ -88,3 +88,6 @@ def test_pinned_training_equals_an_avx2_machine_and_records_it(smoke_params, tmp
     assert resumed.returncode != 0
     assert "trained with another config: cpu dispatch ATEN_CPU_CAPABILITY: None -> 'avx2'" in (
         resumed.stderr)
+    assert "SGPOSE_CPU_ISA (avx2 or native) chooses the dispatch" in resumed.stderr
+    envs["native"] = {numerics.CHOICE_VARIABLE: "native"}   # as it was trained: it continues
+    assert train("native", "--epochs", "2", "--resume").returncode == 0

@@ -39,7 +39,7 @@ from ..data import TopDownDataset, build_dataset
 from ..errors import ConfigError, TrainingError
 from ..losses import DynamicWeightAverage, joints_mse_loss, seg_bce_loss, total_loss
 from ..model import build_model
-from ..numerics import dispatch, dispatch_differences
+from ..numerics import CHOICE_VARIABLE, dispatch, dispatch_differences
 from .checkpoint_io import (atomic_save, atomic_write_text, check_writable, folder_lock,
                             json_safe, load_checkpoint, load_model_state)
 from .evaluate import evaluate_dataset, primary_metric
@@ -125,15 +125,18 @@ def _resume_checkpoint(out: Path, cfg: Config, device: torch.device, resume: boo
     # the stored config read as a Config: a key added since then counts as its default
     stored = config_from_dict(ckpt["config"], f"{last}: config").to_dict()
     diff = config_differences(stored, cfg.to_dict())
-    if device.type == "cpu":    # the CPU kernels' instruction set changes the bits (numerics.py)
-        diff += dispatch_differences(ckpt.get("cpu_dispatch"), dispatch())
+    # the CPU kernels' instruction set changes the bits (numerics.py)
+    isa = dispatch_differences(ckpt.get("cpu_dispatch"), dispatch()) if device.type == "cpu" else []
+    diff += isa
     if diff:
         if restart:
             say(f"{last} was trained with another config ({'; '.join(diff[:3])}): starting over")
             return None
         more = f" (+{len(diff) - 6} more)" if len(diff) > 6 else ""
+        hint = (f"; {CHOICE_VARIABLE} (avx2 or native) chooses the dispatch: set it as the run "
+                "was trained to continue it" if isa else "")
         raise TrainingError(f"{last} was trained with another config: {'; '.join(diff[:6])}{more}"
-                            "; --restart deletes the run and starts over")
+                            f"; --restart deletes the run and starts over{hint}")
     if ckpt["epoch"] > cfg.train.epochs:
         raise TrainingError(f"{last}: already trained {ckpt['epoch']} epochs, more than "
                             f"train.epochs = {cfg.train.epochs}")
