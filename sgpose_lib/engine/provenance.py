@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..numerics import AVX2_PIN, CHOICE_VARIABLE
+from ..numerics import CHOICE_VARIABLE, dispatch
 from ..openmp import WAIT_VARIABLES
 
 PACKAGES = ("torch", "numpy", "opencv-python-headless", "pycocotools", "sgpose")
@@ -65,5 +65,5 @@ def environment(root: str | Path | None = None) -> dict:
             "cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "torch_threads": torch.get_num_threads(),
             "openmp_wait": {k: os.environ.get(k) for k in WAIT_VARIABLES},
-            "cpu_isa": {k: os.environ.get(k) for k in (CHOICE_VARIABLE, *AVX2_PIN)},
+            "cpu_isa": {CHOICE_VARIABLE: os.environ.get(CHOICE_VARIABLE), **dispatch()},
             "cuda_device": cuda}
