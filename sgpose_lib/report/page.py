@@ -29,7 +29,8 @@ from .paper import DATA_TEXT, PAPER_CITATION
 from .runs import Study, load_study, read_json_or_none
 from .stats import none_if_nan
 from .table import write_table
-from .tables import groups_table, learning_table, table1, table2, table3
+from .study_tables import groups_table, learning_table
+from .tables import table1, table2, table3
 
 
 def build_report(params_path: str | Path = "params.yaml", runs_dir: str | Path = "runs",

@@ -1,11 +1,9 @@
-"""The paper's Tables 1-3 with our numbers beside them, the learning floors and every group.
+"""The paper's Tables 1-3 with our numbers beside them.
 
 Each table function takes the `Study` and returns (Markdown, CSV frame, summary dict):
     table1          Table 1 analogue: PCKh@0.5 per joint group (MPII-style track)
     table2          Table 2 analogue: COCO AP ... AR in %, params and multiply-adds, body-only AP
     table3          Table 3 analogue: disc radius r in {3, 5, 9}
-    learning_table  ours against the untrained-model and mean-pose floors
-    groups_table    every (track, variant, radius) group of the matrix
 Cells: mean over seeds [95 % bootstrap CI]; SG − baseline paired by seed with its t-test p.
 Params in M, GFLOPs = multiply-adds of one image in G = 1e9 (`model_complexity`).
 """
@@ -21,7 +19,7 @@ from ..model import model_complexity
 from .paper import (COCO_COLUMNS, DATA_TEXT, PAPER_RADII, PAPER_TABLE1, PAPER_TABLE2,
                     PAPER_TABLE3, PCKH_COLUMNS)
 from .runs import Run, Study
-from .stats import NO_RUN, UNDEFINED, Estimate, fmt_estimate, fmt_n, fmt_p, none_if_nan
+from .stats import NO_RUN, UNDEFINED, Estimate, fmt_n
 from .table import Table
 
 
@@ -71,8 +69,10 @@ def _header(study: Study, title: str, track: str, groups: Sequence[tuple[str, st
             f"**Paper**: {paper_note}{(' ' + extra) if extra else ''}\n")
 
 
-def _floor_rows(table: Table, study: Study, track: str, columns: Sequence[str], scale: float,
+def floor_rows(table: Table, study: Study, track: str, columns: Sequence[str], scale: float,
                 prefix: str = "") -> None:
+    """Append the two reference floors of `track` (untrained model, mean pose) to `table`: the
+    metrics `prefix + column` of runs/baselines/<track>.json times `scale`, "—" without a file."""
     floors = study.floors.get(track)
     for key, label in (("untrained", "floor: untrained model"),
                        ("mean_pose", "floor: mean training pose in each box")):
@@ -105,7 +105,7 @@ def table1(study: Study) -> tuple[str, pd.DataFrame, dict]:
     table.add("Ours: SG − baseline (paired by seed)", "difference", diff, fmt_n(diff["Mean"]),
               signed=True, extra={"Params": "", "GFLOPs": ""})
     table.add_p("Ours: SG − baseline, paired t-test p", diff)
-    _floor_rows(table, study, t, PCKH_COLUMNS, 1.0)
+    floor_rows(table, study, t, PCKH_COLUMNS, 1.0)
     header = _header(
         study, "Table 1 analogue — PCKh@0.5 per joint group (MPII-style track)", t,
         [("baseline", *base), (f"SG r={study.sg_radius:g}", *sg)],
@@ -137,7 +137,7 @@ def table2(study: Study) -> tuple[str, pd.DataFrame, dict]:
     table.add("Ours: SG − baseline (paired by seed)", "difference", diff, fmt_n(diff["AP"]),
               signed=True, extra={"Input": "", "Params (M)": "", "GFLOPs": ""})
     table.add_p("Ours: SG − baseline, paired t-test p", diff)
-    _floor_rows(table, study, t, COCO_COLUMNS, 100.0)
+    floor_rows(table, study, t, COCO_COLUMNS, 100.0)
 
     body, body_summary = _body_table(study, base, sg)
 
@@ -199,7 +199,7 @@ def _body_table(study: Study, base: tuple, sg: tuple) -> tuple[Table, dict]:
     body.add("Ours: SG − baseline (body-only AP, paired)", "difference", diff_b,
              fmt_n(diff_b["AP"]), signed=True)
     body.add_p("Ours: SG − baseline, paired t-test p", diff_b)
-    _floor_rows(body, study, t, COCO_COLUMNS, 100.0, prefix="body_")
+    floor_rows(body, study, t, COCO_COLUMNS, 100.0, prefix="body_")
     return body, {"body_baseline": _d(est_bb), "body_sg": _d(est_sb),
                   "body_difference": _d(diff_b)}
 
@@ -234,86 +234,6 @@ def table3(study: Study) -> tuple[str, pd.DataFrame, dict]:
     summary = {f"r={r:g}": _d(est[r]) for r in radii}
     summary.update({f"r={r:g} - baseline": _d(diffs[r]) for r in radii})
     return header + "\n" + table.markdown() + "\n", table.frame(), summary
-
-
-def learning_table(study: Study) -> tuple[str, pd.DataFrame, dict]:
-    """Per track: ours (baseline, SG) against the untrained model and the mean-pose floor."""
-    parts, frames, summary = [], [], {}
-    spec = {"mpii": (("Mean", "Mean@0.1"), 1.0, "PCKh, %"),
-            "coco": (("AP", "AP50", "AR", "body_AP", "mean_oks"), 100.0, "OKS AP / AR, %")}
-    gain_metric = {"mpii": "Mean", "coco": "mean_oks"}
-    parts.append("# Does the model learn? Ours against two reference floors\n\n"
-                 "The untrained model (seeded official initialisation) and the mean-pose predictor "
-                 "(the average training pose, in box-normalised coordinates, placed in every "
-                 "validation box) are floors that any trained model must clear. Ours: mean over "
-                 "seeds [95 % bootstrap CI]. \"—\": no run or no floor file "
-                 "(runs/baselines/mpii.json, runs/baselines/coco.json).\n")
-    for t, (cols, scale, unit) in spec.items():
-        table = Table(f"learning_{t}", list(cols))
-        _floor_rows(table, study, t, cols, scale)
-        b = {c: study.est(t, study.baseline, None, c, scale) for c in cols}
-        s = {c: study.est(t, study.sg, study.sg_radius, c, scale) for c in cols}
-        table.add("Ours: HRNet baseline", "ours", b, fmt_n(b[cols[0]]))
-        table.add(f"Ours: SG-HRNet r={study.sg_radius:g}", "ours", s, fmt_n(s[cols[0]]))
-        floors = study.floors.get(t) or {}
-        gain = {}
-        g = gain_metric[t]
-        for key, e in (("baseline", b[g]), ("sg", s[g])):
-            mp = (floors.get("mean_pose") or {}).get(g)
-            gain[key] = (e.mean - mp * scale) if (e and e.n and mp is not None) else None
-        oks_text = (" mean_oks: the OKS of each ground-truth-box prediction against its own person, "
-                    "averaged over the persons (× 100): a continuous measure that moves where the AP "
-                    "of a weak model is still 0." if t == "coco" else "")
-        parts.append(f"\n## {t} track ({unit})\n\n{study.profile_text(t)}. "
-                     f"{DATA_TEXT[t]}{oks_text}\n\n" + table.markdown() + "\n")
-        if any(v is not None for v in gain.values()):
-            parts.append("\nOurs minus the mean-pose floor (" + g + "): " + ", ".join(
-                f"{k} {v:+.1f}".replace("-", "−") for k, v in gain.items() if v is not None)
-                + ".\n")
-        frames.append(table.frame())
-        summary[t] = {"floors": {k: {c: none_if_nan(floors.get(k, {}).get(c)) for c in cols}
-                                 for k in ("untrained", "mean_pose")},
-                      "gain_over_mean_pose": gain}
-    return "".join(parts), pd.concat(frames, ignore_index=True), summary
-
-
-def groups_table(study: Study) -> tuple[str, pd.DataFrame, dict]:
-    """Every (track, variant, radius) group of params.yaml: n, primary metric, paired difference
-    against the baseline (for ablation variants that no paper table covers)."""
-    rows, md = [], ["# All groups of the study matrix\n\n"
-                    "Primary metric: PCKh@0.5 Mean (mpii track) or AP in % (coco track); mean over "
-                    "seeds [95 % bootstrap CI]; difference to the baseline paired by seed with its "
-                    "paired t-test p.\n\n",
-                    "| track | variant | r | n | seeds | primary metric | − baseline | p |\n"
-                    "|---|---|:-:|:-:|---|:-:|:-:|:-:|\n"]
-    groups = []
-    for r in study.runs:
-        if r.group not in groups:
-            groups.append(r.group)
-    out = {}
-    for t, v, rad in groups:
-        metric, scale = ("Mean", 1.0) if t == "mpii" else ("AP", 100.0)
-        e = study.est(t, v, rad, metric, scale)
-        d = (study.diff(t, (v, rad), (study.baseline, None), metric, scale)
-             if v != study.baseline else None)
-        seeds = study.seeds(t, v, rad)
-        rtxt = "—" if rad is None else f"{rad:g}"
-        is_base = v == study.baseline
-        md.append(f"| {t} | {v} | {rtxt} | {len(seeds)} | {', '.join(map(str, seeds)) or '—'} | "
-                  f"{fmt_estimate(e)} | {'' if is_base else fmt_estimate(d, signed=True)} | "
-                  f"{'' if is_base else fmt_p(d)} |\n")
-        rows.append({"track": t, "variant": v, "radius": rad, "n": len(seeds),
-                     "seeds": " ".join(map(str, seeds)), "metric": metric,
-                     "mean": e.mean if e and e.n else None,
-                     "ci_low": e.lo if e and e.has_ci else None,
-                     "ci_high": e.hi if e and e.has_ci else None,
-                     "diff_mean": d.mean if d and d.n else None,
-                     "diff_ci_low": d.lo if d and d.has_ci else None,
-                     "diff_ci_high": d.hi if d and d.has_ci else None,
-                     "p_value": d.p if d and math.isfinite(d.p) else None})
-        out[f"{t}/{v}/{rtxt}"] = {"estimate": e.to_dict() if e else None,
-                                  "difference": d.to_dict() if d else None}
-    return "".join(md), pd.DataFrame(rows), out
 
 
 def _d(estimates: Mapping[str, Estimate | None]) -> dict:
