@@ -19,7 +19,7 @@ import torch
 
 from .models import VARIANTS, bench_model, make_train_step, step_config, train_batch
 from .ops import bench_ops
-from .render import ops_lines
+from .render_sections import ops_lines
 from .timing import sync, throughput
 
 MODES = {  # name: (bf16 autocast, channels_last, torch.compile)

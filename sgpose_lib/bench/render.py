@@ -2,8 +2,9 @@
 
 The Markdown is always re-rendered from the whole JSON, whose top-level keys are the sections
 (`main`, `data`, `scaling`, `ops`, `shared_load`); a run that measures some sections merges them
-into the existing JSON and keeps the others. Times are shown in ms per image (`_ms`: 1 decimal
-from 10 ms, else 3 significant digits), memory in MiB (2**20 bytes), multiply-adds in G (1e9).
+into the existing JSON and keeps the others. Times are shown in ms per image
+(`render_sections.ms`: 1 decimal from 10 ms, else 3 significant digits), memory in MiB (2**20
+bytes), multiply-adds in G (1e9). The sections other than `main` are rendered in render_sections.py.
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from ..config import LossConfig
 from ..errors import ConfigError
 from .main import upsampling_verdict
 from .models import VARIANT_TITLES, VARIANTS
+from .render_sections import (data_lines, ms, ops_lines, scaling_lines, settings_line,
+                              shared_load_lines)
 from .timing import MIB, paired_ratio
 
 TRAIN_STEP_NOTE = (
@@ -24,10 +27,6 @@ TRAIN_STEP_NOTE = (
     "the .item() reads.")
 SECTIONS = ("main", "data", "scaling", "ops", "shared_load")
 FUSED_OPTION = "BN folded + channels_last"  # main.eval_options: the path of engine.inference
-
-
-def _ms(x: float) -> str:
-    return f"{x:.1f}" if x >= 10 else f"{x:.3g}"
 
 
 def _mib(b: float) -> str:
@@ -48,13 +47,13 @@ def render_markdown(result: dict) -> str:
         if not data.get("available"):
             lines += [f"data pipeline not available ({data.get('reason', 'not run')})", ""]
         else:
-            lines += _data_lines(data)
+            lines += data_lines(data)
     if result.get("ops"):
         lines += ops_lines(result["ops"])
     if result.get("scaling"):
-        lines += _scaling_lines(result["scaling"])
+        lines += scaling_lines(result["scaling"])
     if result.get("shared_load"):
-        lines += _shared_load_lines(result["shared_load"])
+        lines += shared_load_lines(result["shared_load"])
     return "\n".join(lines)
 
 
@@ -64,16 +63,16 @@ def _main_lines(main: dict) -> list[str]:
     b, g = v["baseline"], v["sg"]
     h, w = s["input_hw"]
     return [f"## Baseline vs SG-HRNet: {s['model']}, input {h}x{w} (height x width), batch {s['batch']}",
-            "", _settings_line(s), "",
+            "", settings_line(s), "",
             f"| | {VARIANT_TITLES['baseline']} | {VARIANT_TITLES['sg']} | SG / baseline |",
             "|---|---:|---:|---:|",
             f"| parameters | {b['params']:,} | {g['params']:,} | {ratio['params']:.4f} |",
             f"| multiply-adds per image (G, 1e9) | {b['macs'] / 1e9:.3f} | {g['macs'] / 1e9:.3f} | "
             f"{ratio['macs']:.4f} |",
-            f"| eval forward, ms/img (eager, inference_mode) | {_ms(b['eval_ms_per_img'])} | "
-            f"{_ms(g['eval_ms_per_img'])} | {_ratio(main, 'eval_ms_per_img')} |",
-            f"| train step, ms/img (forward + loss + backward + Adam) | {_ms(b['train_ms_per_img'])} | "
-            f"{_ms(g['train_ms_per_img'])} | {_ratio(main, 'train_ms_per_img')} |",
+            f"| eval forward, ms/img (eager, inference_mode) | {ms(b['eval_ms_per_img'])} | "
+            f"{ms(g['eval_ms_per_img'])} | {_ratio(main, 'eval_ms_per_img')} |",
+            f"| train step, ms/img (forward + loss + backward + Adam) | {ms(b['train_ms_per_img'])} | "
+            f"{ms(g['train_ms_per_img'])} | {_ratio(main, 'train_ms_per_img')} |",
             f"| activations saved for backward (MiB, exact tensor bytes) | "
             f"{_mib(b.get('saved_activation_bytes', float('nan')))} | "
             f"{_mib(g.get('saved_activation_bytes', float('nan')))} | "
@@ -104,7 +103,7 @@ def _options_lines(main: dict, device: str) -> list[str]:
             e = main["options"][var].get(name, {})
             if "ms_per_img" in e:
                 lo, hi = e.get("speedup_range", (e["speedup"], e["speedup"]))
-                cells += [_ms(e['ms_per_img']), f"{e['speedup']:.2f}x ({lo:.2f}-{hi:.2f})",
+                cells += [ms(e['ms_per_img']), f"{e['speedup']:.2f}x ({lo:.2f}-{hi:.2f})",
                           f"{e['max_rel_diff']:.1e}"]
             else:
                 cells += ["failed: " + e.get("error", "not run"), "", ""]
@@ -123,93 +122,14 @@ def _options_lines(main: dict, device: str) -> list[str]:
                     ""] + _upsampling_lines(main) + [""]
 
 
-def _scaling_lines(sc: dict) -> list[str]:
-    """The scaling table (ms/img and GMACs/img per preset and input size) and its figure."""
-    s = sc["settings"]
-    sizes = sorted({tuple(r["input_hw"]) for r in sc["rows"]})
-    lines = ["## Scaling: train step time vs width and input size", "", _settings_line(s), "",
-             f"Baseline model, batch {s['batch']}, median of {s['repeats']} steps after one warm-up; "
-             "ms/img (GMACs/img).", "",
-             "| preset | " + " | ".join(f"{hh}x{ww}" for hh, ww in sizes) + " |",
-             "|---|" + "---:|" * len(sizes)]
-    for preset in dict.fromkeys(r["preset"] for r in sc["rows"]):
-        cells = {tuple(r["input_hw"]): r for r in sc["rows"] if r["preset"] == preset}
-        lines.append(f"| {preset} | " + " | ".join(
-            f"{_ms(cells[k]['train_ms_per_img'])} ({cells[k]['macs'] / 1e9:.2f})" if k in cells else ""
-            for k in sizes) + " |")
-    return lines + ["", "![train step time vs input size and width](figures/bench_scaling.png)", ""]
-
-
-def _shared_load_lines(sl: dict) -> list[str]:
-    """The shared-load table: img/s alone and beside a busy process per OpenMP wait setting."""
-    s = sl["settings"]
-    h, w = s["input_hw"]
-    lines = [f"## Shared load: the `cpu` profile's train step beside another process, {s['model']} "
-             f"({s['variant']}), input {h}x{w} (height x width), batch {s['batch']}", "",
-             _settings_line(s), "",
-             f"The train step of training ({s['threads']} torch threads"
-             f"{', channels_last' if s.get('channels_last') else ''}; the median of {s['steps']} steps after "
-             f"{s['warmup_steps']} warm-up steps) timed alone and while one other CPU-bound process (a "
-             "busy loop the bench starts and stops) runs, under OpenMP wait settings; each measurement in a "
-             "fresh process, since the OpenMP runtime reads them when torch loads it. Share = img/s over the "
-             "default setting's img/s alone; CPU share as in the settings line.", "",
-             "| OpenMP setting | alone, img/s | share | CPU share | beside a busy process, img/s | share | "
-             "CPU share |", "|---|---:|---:|---:|---:|---:|---:|"]
-    for name, runs in sl["runs"].items():
-        cells = []
-        for load in ("alone", "busy"):
-            r = runs.get(load, {})
-            if "img_per_s" in r:
-                share = r.get("share_of_idle_default")
-                cells += [f"{r['img_per_s']:.1f}", f"{100 * share:.0f} %" if share else "",
-                          f"{r['cpu_share']:.2f}"]
-            else:
-                cells += ["failed: " + r.get("error", "not run"), "", ""]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return lines + [""]
-
-
 def _ratio(main: dict, key: str) -> str:
     lo, hi = main.get("ratio_range", {}).get(key, (main["ratio"][key],) * 2)
     return f"{main['ratio'][key]:.3f} ({lo:.2f}-{hi:.2f})"
 
 
-def _settings_line(s: dict) -> str:
-    dev = f"GPU {s['gpu']}, " if "gpu" in s else ""
-    return (f"Settings: {s['date']}, device {s['device']}, {dev}CPU {s['cpu']} ({s['logical_cpus']} logical "
-            f"CPUs), torch {s['torch']}, torch.get_num_threads() = {s['threads']}, "
-            f"python {s['python']}" + _dispatch_text(s)
-            + (f", repeats {s['repeats']}" if "repeats" in s else "") +
-            f"; 1-minute load average {s.get('load_start')} at the start, {s.get('load_end')} at the end"
-            + _share_text(s) + ".")
-
-
-def _dispatch_text(s: dict) -> str:
-    """torch's CPU kernel level, and whether numerics.py limited it (older results: nothing)."""
-    if "cpu_capability" not in s:
-        return ""
-    limited = sorted(k for k, v in (s.get("cpu_dispatch") or {}).items() if v)
-    how = f"limited by {', '.join(limited)}" if limited else "native dispatch"
-    return f", CPU kernels {s['cpu_capability']} ({how})"
-
-
-def _share_text(s: dict) -> str:
-    """The CPU share of the timed calls (see timing.seconds): how much other processes interfered."""
-    if s.get("device") != "cpu":
-        return ""
-    parts = [f"{phase} {s[k]:.2f}" for phase, k in (("eval", "cpu_share_eval"), ("train", "cpu_share_train"))
-             if s.get(k) is not None]
-    if not parts:
-        return ""
-    low = min(s[k] for k in ("cpu_share_eval", "cpu_share_train") if s.get(k) is not None) < 0.9
-    return ("; CPU share of the timed calls (process CPU time / (wall time x threads), median) "
-            + ", ".join(parts) + (" — below 0.9: other processes took CPU time, so the times are "
-                                  "inflated and noisy" if low else " (the cores were this process')"))
-
-
 def _range(options: dict, batch: int) -> str:
     samples = next(iter(options.values()))["samples_s"]
-    return f"{_ms(1000 * min(samples) / batch)}-{_ms(1000 * max(samples) / batch)} ms/img"
+    return f"{ms(1000 * min(samples) / batch)}-{ms(1000 * max(samples) / batch)} ms/img"
 
 
 def _upsampling_lines(main: dict) -> list[str]:
@@ -220,8 +140,8 @@ def _upsampling_lines(main: dict) -> list[str]:
         if "ms_per_img" in e:
             ours = main["options"][var][next(iter(main["options"][var]))]
             r = upsampling_verdict(ours["samples_s"], e["samples_s"])
-            lines.append(f"- Full model, {VARIANT_TITLES[var]}: ours {_ms(ours['ms_per_img'])} ms/img, official "
-                         f"path {_ms(e['ms_per_img'])} ms/img; official / ours time per round: median "
+            lines.append(f"- Full model, {VARIANT_TITLES[var]}: ours {ms(ours['ms_per_img'])} ms/img, official "
+                         f"path {ms(e['ms_per_img'])} ms/img; official / ours time per round: median "
                          f"{r['median']:.3f} (range {r['min']:.3f}-{r['max']:.3f}): ours is {r['verdict']}; "
                          f"same outputs (max rel. diff {e['max_rel_diff']:.1e}).")
             fused = main["options"][var].get(FUSED_OPTION, {})
@@ -229,7 +149,7 @@ def _upsampling_lines(main: dict) -> list[str]:
                 med, (lo, hi) = paired_ratio(fused["samples_s"], e["samples_s"])
                 lines.append(f"- Our inference path ({FUSED_OPTION}, what `sgpose evaluate` runs) "
                              f"vs the official code, {VARIANT_TITLES[var]}: "
-                             f"{_ms(fused['ms_per_img'])} vs {_ms(e['ms_per_img'])} ms/img; "
+                             f"{ms(fused['ms_per_img'])} vs {ms(e['ms_per_img'])} ms/img; "
                              f"ours / official time per round: median {med:.2f} (range "
                              f"{lo:.2f}-{hi:.2f}).")
     u = main.get("upsampling")
@@ -250,56 +170,6 @@ def _upsampling_lines(main: dict) -> list[str]:
 def _pct_of_forward(total_us: dict, main: dict) -> float:
     forward_us = 1000 * main["variants"]["baseline"]["eval_ms_per_img"] * main["settings"]["batch"]
     return 100 * total_us["size"] / forward_us
-
-
-def _workers(n: int) -> str:
-    return f"{n} worker" + ("" if n == 1 else "s")
-
-
-def _data_lines(data: dict) -> list[str]:
-    lines = [f"Profile `{data['profile']}`, each track's training set; loader rates over the batches after "
-             "the first (decode + affine warp + targets + collate, shuffled), start-up = time to the first "
-             "batch; the train step as in the main table, with the profile's memory format; 'fed by the "
-             "loader' = the real loop, the loader with the profile's worker count feeding the train step.", ""]
-    for track, d in data["tracks"].items():
-        if not d.get("available"):
-            lines += [f"### {track} track", "", f"data pipeline not available ({d.get('reason')})", ""]
-            continue
-        h, w = d["input_hw"]
-        workers = d["profile_workers"]
-        lines += [f"### {track} track: {d['preset']}, input {h}x{w} (height x width), batch {d['batch']}"
-                  f"{', channels_last' if d['channels_last'] else ''}, {d['samples']} samples", "",
-                  "| DataLoader workers | samples/s | start-up (s) |", "|---:|---:|---:|"]
-        lines += [f"| {k} | {e['samples_per_s']:.0f} | {e['first_batch_s']:.2f} |" for k, e in d["loader"].items()]
-        lines += ["", f"| model | train step alone, img/s | fed by the loader ({_workers(workers)}), img/s |",
-                  "|---|---:|---:|"]
-        lines += [f"| {VARIANT_TITLES[v]} | {d['train'][v]['samples_per_s']:.0f} | "
-                  f"{d['end_to_end'][v]['samples_per_s']:.0f} |" for v in VARIANTS]
-        supply = d["loader"][str(workers) if str(workers) in d["loader"] else workers]["samples_per_s"]
-        need = max(d["train"][v]["samples_per_s"] for v in VARIANTS)
-        kept = [100 * d["end_to_end"][v]["samples_per_s"] / d["train"][v]["samples_per_s"] for v in VARIANTS]
-        verdict = ("not data-bound: the loader alone delivers more samples/s than the model trains"
-                   if supply > need else "data-bound: the model trains faster than the loader delivers")
-        lines += ["", f"Verdict: {verdict} ({supply:.0f} samples/s with {_workers(workers)} vs {need:.0f} img/s); "
-                  f"fed by the loader the loop keeps {kept[0]:.0f} % (baseline) and {kept[1]:.0f} % (SG) of "
-                  "the train step's rate (the workers and the model's threads share the cores).", ""]
-    return lines
-
-
-def ops_lines(ops: dict) -> list[str]:
-    """The profiler section (a `bench_ops` result) as Markdown lines."""
-    s = ops["settings"]
-    h, w = s["input_hw"]
-    kind = "GPU kernel" if s["device"] == "cuda" else "CPU"
-    lines = [f"## Where the time goes: torch.profiler, SG train step, {s['model']} {h}x{w}, batch {s['batch']}",
-             "", f"Device {s['device']}, torch {s['torch']}, {s['threads']} threads"
-             f"{', channels_last' if s['channels_last'] else ''}{', bf16 autocast' if s['bf16'] else ''}; "
-             f"{s['steps']} profiled steps after 2 warm-up steps; ops by {kind} self time "
-             f"({ops['total_ms_per_step']:.1f} ms per step in all).", "",
-             "| op | self ms / step | share | calls / step |", "|---|---:|---:|---:|"]
-    lines += [f"| `{o['op']}` | {_ms(o['self_ms_per_step'])} | {100 * o['share']:.1f} % | "
-              f"{o['calls_per_step']:.0f} |" for o in ops["ops"]]
-    return lines + [""]
 
 
 def write_report(out: Path, device: str, sections: dict) -> tuple[Path, Path]:

@@ -1,0 +1,144 @@
+"""The sections of the bench report beside the main comparison, and the shared formatting.
+
+`data_lines` (data pipeline vs training throughput), `scaling_lines` (train step time vs width and
+input size), `shared_load_lines` (the train step beside a busy process), `ops_lines` (torch.profiler
+top ops); each takes its section of the bench JSON and returns Markdown lines. `settings_line` is
+the settings line every section starts with; `ms` formats ms per image (1 decimal from 10 ms, else 3
+significant digits).
+"""
+from __future__ import annotations
+
+from .models import VARIANT_TITLES, VARIANTS
+
+
+def ms(x: float) -> str:
+    return f"{x:.1f}" if x >= 10 else f"{x:.3g}"
+
+
+def settings_line(s: dict) -> str:
+    dev = f"GPU {s['gpu']}, " if "gpu" in s else ""
+    return (f"Settings: {s['date']}, device {s['device']}, {dev}CPU {s['cpu']} ({s['logical_cpus']} logical "
+            f"CPUs), torch {s['torch']}, torch.get_num_threads() = {s['threads']}, "
+            f"python {s['python']}" + _dispatch_text(s)
+            + (f", repeats {s['repeats']}" if "repeats" in s else "") +
+            f"; 1-minute load average {s.get('load_start')} at the start, {s.get('load_end')} at the end"
+            + _share_text(s) + ".")
+
+
+def _dispatch_text(s: dict) -> str:
+    """torch's CPU kernel level, and whether numerics.py limited it (older results: nothing)."""
+    if "cpu_capability" not in s:
+        return ""
+    limited = sorted(k for k, v in (s.get("cpu_dispatch") or {}).items() if v)
+    how = f"limited by {', '.join(limited)}" if limited else "native dispatch"
+    return f", CPU kernels {s['cpu_capability']} ({how})"
+
+
+def _share_text(s: dict) -> str:
+    """The CPU share of the timed calls (see timing.seconds): how much other processes interfered."""
+    if s.get("device") != "cpu":
+        return ""
+    parts = [f"{phase} {s[k]:.2f}" for phase, k in (("eval", "cpu_share_eval"), ("train", "cpu_share_train"))
+             if s.get(k) is not None]
+    if not parts:
+        return ""
+    low = min(s[k] for k in ("cpu_share_eval", "cpu_share_train") if s.get(k) is not None) < 0.9
+    return ("; CPU share of the timed calls (process CPU time / (wall time x threads), median) "
+            + ", ".join(parts) + (" — below 0.9: other processes took CPU time, so the times are "
+                                  "inflated and noisy" if low else " (the cores were this process')"))
+
+
+def _workers(n: int) -> str:
+    return f"{n} worker" + ("" if n == 1 else "s")
+
+
+def data_lines(data: dict) -> list[str]:
+    lines = [f"Profile `{data['profile']}`, each track's training set; loader rates over the batches after "
+             "the first (decode + affine warp + targets + collate, shuffled), start-up = time to the first "
+             "batch; the train step as in the main table, with the profile's memory format; 'fed by the "
+             "loader' = the real loop, the loader with the profile's worker count feeding the train step.", ""]
+    for track, d in data["tracks"].items():
+        if not d.get("available"):
+            lines += [f"### {track} track", "", f"data pipeline not available ({d.get('reason')})", ""]
+            continue
+        h, w = d["input_hw"]
+        workers = d["profile_workers"]
+        lines += [f"### {track} track: {d['preset']}, input {h}x{w} (height x width), batch {d['batch']}"
+                  f"{', channels_last' if d['channels_last'] else ''}, {d['samples']} samples", "",
+                  "| DataLoader workers | samples/s | start-up (s) |", "|---:|---:|---:|"]
+        lines += [f"| {k} | {e['samples_per_s']:.0f} | {e['first_batch_s']:.2f} |" for k, e in d["loader"].items()]
+        lines += ["", f"| model | train step alone, img/s | fed by the loader ({_workers(workers)}), img/s |",
+                  "|---|---:|---:|"]
+        lines += [f"| {VARIANT_TITLES[v]} | {d['train'][v]['samples_per_s']:.0f} | "
+                  f"{d['end_to_end'][v]['samples_per_s']:.0f} |" for v in VARIANTS]
+        supply = d["loader"][str(workers) if str(workers) in d["loader"] else workers]["samples_per_s"]
+        need = max(d["train"][v]["samples_per_s"] for v in VARIANTS)
+        kept = [100 * d["end_to_end"][v]["samples_per_s"] / d["train"][v]["samples_per_s"] for v in VARIANTS]
+        verdict = ("not data-bound: the loader alone delivers more samples/s than the model trains"
+                   if supply > need else "data-bound: the model trains faster than the loader delivers")
+        lines += ["", f"Verdict: {verdict} ({supply:.0f} samples/s with {_workers(workers)} vs {need:.0f} img/s); "
+                  f"fed by the loader the loop keeps {kept[0]:.0f} % (baseline) and {kept[1]:.0f} % (SG) of "
+                  "the train step's rate (the workers and the model's threads share the cores).", ""]
+    return lines
+
+
+def scaling_lines(sc: dict) -> list[str]:
+    """The scaling table (ms/img and GMACs/img per preset and input size) and its figure."""
+    s = sc["settings"]
+    sizes = sorted({tuple(r["input_hw"]) for r in sc["rows"]})
+    lines = ["## Scaling: train step time vs width and input size", "", settings_line(s), "",
+             f"Baseline model, batch {s['batch']}, median of {s['repeats']} steps after one warm-up; "
+             "ms/img (GMACs/img).", "",
+             "| preset | " + " | ".join(f"{hh}x{ww}" for hh, ww in sizes) + " |",
+             "|---|" + "---:|" * len(sizes)]
+    for preset in dict.fromkeys(r["preset"] for r in sc["rows"]):
+        cells = {tuple(r["input_hw"]): r for r in sc["rows"] if r["preset"] == preset}
+        lines.append(f"| {preset} | " + " | ".join(
+            f"{ms(cells[k]['train_ms_per_img'])} ({cells[k]['macs'] / 1e9:.2f})" if k in cells else ""
+            for k in sizes) + " |")
+    return lines + ["", "![train step time vs input size and width](figures/bench_scaling.png)", ""]
+
+
+def shared_load_lines(sl: dict) -> list[str]:
+    """The shared-load table: img/s alone and beside a busy process per OpenMP wait setting."""
+    s = sl["settings"]
+    h, w = s["input_hw"]
+    lines = [f"## Shared load: the `cpu` profile's train step beside another process, {s['model']} "
+             f"({s['variant']}), input {h}x{w} (height x width), batch {s['batch']}", "",
+             settings_line(s), "",
+             f"The train step of training ({s['threads']} torch threads"
+             f"{', channels_last' if s.get('channels_last') else ''}; the median of {s['steps']} steps after "
+             f"{s['warmup_steps']} warm-up steps) timed alone and while one other CPU-bound process (a "
+             "busy loop the bench starts and stops) runs, under OpenMP wait settings; each measurement in a "
+             "fresh process, since the OpenMP runtime reads them when torch loads it. Share = img/s over the "
+             "default setting's img/s alone; CPU share as in the settings line.", "",
+             "| OpenMP setting | alone, img/s | share | CPU share | beside a busy process, img/s | share | "
+             "CPU share |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, runs in sl["runs"].items():
+        cells = []
+        for load in ("alone", "busy"):
+            r = runs.get(load, {})
+            if "img_per_s" in r:
+                share = r.get("share_of_idle_default")
+                cells += [f"{r['img_per_s']:.1f}", f"{100 * share:.0f} %" if share else "",
+                          f"{r['cpu_share']:.2f}"]
+            else:
+                cells += ["failed: " + r.get("error", "not run"), "", ""]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def ops_lines(ops: dict) -> list[str]:
+    """The profiler section (a `bench_ops` result) as Markdown lines."""
+    s = ops["settings"]
+    h, w = s["input_hw"]
+    kind = "GPU kernel" if s["device"] == "cuda" else "CPU"
+    lines = [f"## Where the time goes: torch.profiler, SG train step, {s['model']} {h}x{w}, batch {s['batch']}",
+             "", f"Device {s['device']}, torch {s['torch']}, {s['threads']} threads"
+             f"{', channels_last' if s['channels_last'] else ''}{', bf16 autocast' if s['bf16'] else ''}; "
+             f"{s['steps']} profiled steps after 2 warm-up steps; ops by {kind} self time "
+             f"({ops['total_ms_per_step']:.1f} ms per step in all).", "",
+             "| op | self ms / step | share | calls / step |", "|---|---:|---:|---:|"]
+    lines += [f"| `{o['op']}` | {ms(o['self_ms_per_step'])} | {100 * o['share']:.1f} % | "
+              f"{o['calls_per_step']:.0f} |" for o in ops["ops"]]
+    return lines + [""]
