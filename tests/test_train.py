@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from sgpose_lib.engine import step as step_module
 from sgpose_lib.engine import train as train_module
 from sgpose_lib.engine.checkpoint_io import load_checkpoint
 from sgpose_lib.errors import TrainingError
@@ -117,7 +118,7 @@ def test_nan_loss_stops_with_step_and_term_and_keeps_checkpoint(smoke_cfg, tmp_p
     cfg = _tiny(smoke_cfg)
     train(cfg, tmp_path / "run", progress=False, max_epochs=1)
     good = load_checkpoint(tmp_path / "run" / "last.pt")["model"]
-    real = train_module.joints_mse_loss
+    real = step_module.joints_mse_loss
     calls = {"n": 0}
 
     def poisoned(*args):
@@ -125,7 +126,7 @@ def test_nan_loss_stops_with_step_and_term_and_keeps_checkpoint(smoke_cfg, tmp_p
         loss = real(*args)
         return loss * float("nan") if calls["n"] == 2 else loss
 
-    monkeypatch.setattr(train_module, "joints_mse_loss", poisoned)
+    monkeypatch.setattr(step_module, "joints_mse_loss", poisoned)
     with pytest.raises(TrainingError, match=r"step 4: loss term L_key is not finite"):
         train(cfg, tmp_path / "run", resume=True, progress=False)
     kept = load_checkpoint(tmp_path / "run" / "last.pt")
@@ -154,7 +155,7 @@ def _one_step(cfg_dict: dict, batch: dict, ddp: bool) -> dict:
     model.eval()  # BN on running statistics: a batch split over processes then changes nothing
     net = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    train_module.train_step(net, batch, optimizer, DynamicWeightAverage(2), cfg, 0)
+    step_module.train_step(net, batch, optimizer, DynamicWeightAverage(2), cfg, 0)
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
@@ -256,9 +257,9 @@ def test_deferred_read_names_the_first_non_finite_step():
                 loss=torch.tensor(0.0015))
     bad = dict(rec, step=6, l_key=torch.tensor(1e-3), l_seg=torch.tensor(float("inf")),
                loss=torch.tensor(float("inf")))
-    assert train_module.read_steps([good])[0]["l_seg"] == 0.5
+    assert step_module.read_steps([good])[0]["l_seg"] == 0.5
     with pytest.raises(TrainingError, match=r"step 6: loss term L_seg is not finite"):
-        train_module.read_steps([good, bad, bad])
+        step_module.read_steps([good, bad, bad])
 
 
 def test_run_stored_before_a_config_key_existed_resumes(smoke_cfg, tmp_path):

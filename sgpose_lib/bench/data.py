@@ -19,7 +19,7 @@ from ..config import TRACKS, Config
 from ..params import load_config, project_root
 from ..data import build_dataset
 from ..engine.runtime import to_device
-from ..engine.train import train_step
+from ..engine.step import train_step
 from ..errors import SgposeError
 from ..losses import DynamicWeightAverage
 from ..model import PoseHighResolutionNet

@@ -3,7 +3,7 @@ training step of `sgpose train` on it.
 
 Models use the official init with non-trivial BN statistics and affine parameters (as after
 training), so that folding BN is not a no-op; speed does not depend on the weights' values.
-The training step is the engine's (`sgpose_lib.engine.train.train_step`): forward, the loss of
+The training step is the engine's (`sgpose_lib.engine.step.train_step`): forward, the loss of
 Eq. 7 (keypoint MSE + lambda x seg BCE over the SGM maps, weighted by Dynamic Weight Averaging),
 the finite-loss check, backward, Adam step, and the .item() reads of the logged losses.
 Batches: images (B, 3, H, W), heatmaps (B, K, H/4, W/4), target weight (B, K), seg (B, H/4, W/4).
@@ -18,7 +18,7 @@ import torch.nn as nn
 
 from ..config import SGM_SITES, Config, ModelConfig
 from ..engine.runtime import to_device
-from ..engine.train import train_step
+from ..engine.step import train_step
 from ..losses import DynamicWeightAverage
 from ..model import PoseHighResolutionNet, build_model
 

@@ -20,7 +20,7 @@ from .render_sections import (data_lines, ms, ops_lines, scaling_lines, settings
 from .timing import MIB, paired_ratio
 
 TRAIN_STEP_NOTE = (
-    "Train step: the training loop's step (sgpose_lib.engine.train.train_step) on a random batch: "
+    "Train step: the training loop's step (sgpose_lib.engine.step.train_step) on a random batch: "
     f"keypoint MSE (+ {LossConfig().lam} x seg BCE over the 4 maps for SG, the two terms weighted by "
     "Dynamic Weight Averaging), the finite-loss check, backward, Adam, and the .item() reads of the "
     "logged losses, as in training; earlier reports timed the step without the DWA bookkeeping and "

@@ -1,7 +1,7 @@
 """The shared-load bench section: the `cpu` profile's training step alone and beside a busy process.
 
 The training step of the `cpu` profile's SG run on the COCO track (hrnet_small, input 96x128
-(width x height), batch 32, 2 torch threads, channels_last; `sgpose_lib.engine.train.train_step`
+(width x height), batch 32, 2 torch threads, channels_last; `sgpose_lib.engine.step.train_step`
 on a random batch) is timed (a) alone and (b) while one other CPU-bound process runs (a busy loop
 that the bench starts before and stops after), under each OpenMP wait setting of WAIT_SETTINGS.
 An OpenMP thread that finishes its share of an op spins for a while before it sleeps; when another

@@ -7,13 +7,11 @@ epoch: mean losses, DWA weights, validation metrics; the learning curve; see run
 atomically; `resume=True` continues after the last completed epoch and gives the same weights and
 log as an uninterrupted run.
 
-A run folder is never overwritten by accident: one process at a time holds it (a lock); a new run
-into a folder holding a run, or a resume with another config, stops with an error naming the
-differing keys unless `restart=True` (start over); on the CPU the instruction-set variables of
-`numerics.dispatch()` count as keys. Keys that do not change the result
-(`config.RESULT_FREE_KEYS`) may differ, and `train.epochs` may grow: the run continues with the
-learning rate of `lr_at` (milestones are absolute epochs, so a run extended past its last
-milestone goes on at the decayed rate).
+A run folder is never overwritten by accident: one process at a time holds it (a lock), and
+resume.py decides whether its last.pt may be continued (same config up to the keys that do not
+change the result; `train.epochs` may grow: the run continues with the learning rate of `lr_at`,
+whose milestones are absolute epochs, so a run extended past its last milestone goes on at the
+decayed rate). Each step is step.py's `train_step`.
 
 Under `torchrun` (WORLD_SIZE > 1) the model is wrapped in DistributedDataParallel; `batch_size` is
 the global batch, split evenly over the processes; only rank 0 writes files and shows progress.
@@ -34,19 +32,20 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..config import Config, config_differences, config_from_dict
+from ..config import Config
 from ..data import TopDownDataset, build_dataset
 from ..errors import ConfigError, TrainingError
-from ..losses import DynamicWeightAverage, joints_mse_loss, seg_bce_loss, total_loss
+from ..losses import DynamicWeightAverage
 from ..model import build_model
-from ..numerics import CHOICE_VARIABLE, dispatch, dispatch_differences
 from .checkpoint_io import (atomic_save, atomic_write_text, check_writable, folder_lock,
-                            json_safe, load_checkpoint, load_model_state)
+                            json_safe, load_model_state)
 from .evaluate import evaluate_dataset, primary_metric
 from .provenance import environment
 from .loader import EpochSampler, train_loader
+from .resume import checkpoint_state, resume_checkpoint
 from .run_log import RunLog
 from .runtime import Dist, compile_cache, init_distributed, resolve_device, to_device
+from .step import read_steps, train_step
 
 
 def lr_at(epoch: int, cfg: Config) -> float:
@@ -56,91 +55,6 @@ def lr_at(epoch: int, cfg: Config) -> float:
     code steps its scheduler at epoch start and so decays one epoch earlier)."""
     t = cfg.train
     return t.lr * t.lr_factor ** sum(epoch >= m for m in t.lr_steps)
-
-
-def train_step(model, batch: dict, optimizer, dwa: DynamicWeightAverage, cfg: Config,
-               step: int, sync: bool = True) -> dict:
-    """One optimisation step on a batch already on the device; returns the logged values.
-
-    sync (train.log_every = 1): floats, read after the step; a non-finite loss raises
-    TrainingError before the update. Otherwise 0-d tensors on the device and no host read at all
-    (DWA works on the device; `read_steps` reads and checks them later)."""
-    use_bf16 = cfg.train.bf16 and batch["image"].is_cuda
-    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
-        heatmaps, seg_logits = model(batch["image"])
-    l_key = joints_mse_loss(heatmaps.float(), batch["heatmaps"], batch["target_weight"])
-    l_seg = seg_bce_loss([s.float() for s in seg_logits], batch["seg"])
-    w_key, w_seg = dwa.weights() if seg_logits else (1.0, 0.0)
-    loss = total_loss(l_key, l_seg, w_key, w_seg, cfg.loss.lam)
-    if sync and not torch.isfinite(loss):
-        raise _not_finite(step, l_key.item(), l_seg.item())
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    if not sync:
-        if seg_logits:
-            dwa.update(torch.stack([l_key, l_seg]).detach())
-        return {"l_key": l_key.detach(), "l_seg": l_seg.detach(), "w_key": w_key,
-                "w_seg": w_seg, "loss": loss.detach()}
-    lk, ls = l_key.item(), l_seg.item()
-    if seg_logits:
-        dwa.update([lk, ls])
-    return {"l_key": lk, "l_seg": ls, "w_key": w_key, "w_seg": w_seg, "loss": loss.item()}
-
-
-def read_steps(records: list[dict]) -> list[dict]:
-    """The step records of `train_step(sync=False)` as floats, with one host read for all of
-    them; TrainingError at the first step whose loss is not finite."""
-    keys = ("l_key", "l_seg", "w_key", "w_seg", "loss")
-    values = torch.stack([torch.as_tensor(r[k], dtype=torch.float64, device=r["loss"].device)
-                          for r in records for k in keys]).tolist()
-    out = []
-    for n, r in enumerate(records):
-        row = dict(r, **dict(zip(keys, values[n * len(keys):(n + 1) * len(keys)])))
-        if not math.isfinite(row["loss"]):
-            raise _not_finite(row["step"], row["l_key"], row["l_seg"])
-        out.append(row)
-    return out
-
-
-def _not_finite(step: int, l_key: float, l_seg: float) -> TrainingError:
-    term = "L_key" if not math.isfinite(l_key) else "L_seg" if not math.isfinite(l_seg) else "L"
-    return TrainingError(f"step {step}: loss term {term} is not finite (L_key={l_key}, "
-                         f"L_seg={l_seg}); training stopped, the last good checkpoint is kept")
-
-
-def _resume_checkpoint(out: Path, cfg: Config, device: torch.device, resume: bool, restart: bool,
-                       say) -> dict | None:
-    """The checkpoint to continue from, or None to start afresh; TrainingError where going on
-    would lose or mix a run (see the module docstring)."""
-    last = out / "last.pt"
-    if not last.exists():
-        return None
-    ckpt = load_checkpoint(last)
-    if not resume:
-        if restart:
-            return None
-        raise TrainingError(f"{out}: holds a run (last.pt after epoch {ckpt['epoch']}); --resume "
-                            "continues it, --restart deletes it and starts over")
-    # the stored config read as a Config: a key added since then counts as its default
-    stored = config_from_dict(ckpt["config"], f"{last}: config").to_dict()
-    diff = config_differences(stored, cfg.to_dict())
-    # the CPU kernels' instruction set changes the bits (numerics.py)
-    isa = dispatch_differences(ckpt.get("cpu_dispatch"), dispatch()) if device.type == "cpu" else []
-    diff += isa
-    if diff:
-        if restart:
-            say(f"{last} was trained with another config ({'; '.join(diff[:3])}): starting over")
-            return None
-        more = f" (+{len(diff) - 6} more)" if len(diff) > 6 else ""
-        hint = (f"; {CHOICE_VARIABLE} (avx2 or native) chooses the dispatch: set it as the run "
-                "was trained to continue it" if isa else "")
-        raise TrainingError(f"{last} was trained with another config: {'; '.join(diff[:6])}{more}"
-                            f"; --restart deletes the run and starts over{hint}")
-    if ckpt["epoch"] > cfg.train.epochs:
-        raise TrainingError(f"{last}: already trained {ckpt['epoch']} epochs, more than "
-                            f"train.epochs = {cfg.train.epochs}")
-    return ckpt
 
 
 def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool = True,
@@ -274,7 +188,7 @@ def _start(run: _Run, resume: bool, restart: bool) -> dict | None:
     environment.json written (rank 0). Returns the checkpoint continued, or None."""
     cfg, out, main = run.cfg, run.out, run.ddp.main
     say: Callable[[str], None] = print if main else lambda _: None
-    ckpt = _resume_checkpoint(out, cfg, run.device, resume, restart, say)
+    ckpt = resume_checkpoint(out, cfg, run.device, resume, restart, say)
     if ckpt is not None:
         load_model_state(run.model, ckpt["model"], out / "last.pt")
         run.optimizer.load_state_dict(ckpt["optimizer"])
@@ -361,14 +275,14 @@ def _validate(run: _Run, val_set: TopDownDataset, epoch: int) -> dict | None:
         print(f"epoch {epoch + 1}: {_metric_name(cfg)} = {metric:.4f}")
     if metric > run.best:
         run.best = metric
-        atomic_save(_state(run, epoch + 1), run.out / "best.pt")
+        _save(run, epoch + 1, "best.pt")
     return metrics
 
 
 def _end_epoch(run: _Run, epoch: int) -> None:
     """last.pt and epochs.csv after `epoch` (0-based; rank 0), then wait for every process."""
     if run.ddp.main:
-        atomic_save(_state(run, epoch + 1), run.out / "last.pt")
+        _save(run, epoch + 1, "last.pt")
         run.log.write_epochs(run.out / "epochs.csv")
     if run.ddp.world_size > 1:
         dist.barrier()
@@ -378,13 +292,7 @@ def _metric_name(cfg: Config) -> str:
     return "PCKh@0.5 Mean" if cfg.data.track == "mpii" else "AP"
 
 
-def _state(run: _Run, epoch: int) -> dict:
-    """Everything a checkpoint after `epoch` completed epochs needs to explain itself and to
-    resume bit for bit."""
-    cfg = run.cfg
-    return {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
-            "dwa": run.dwa.state_dict(), "config": cfg.to_dict(), "epoch": epoch,
-            "best": run.best, "step": run.step, "cpu_dispatch": dispatch(),
-            "lr_schedule": {"lr": cfg.train.lr, "steps": list(cfg.train.lr_steps),
-                            "factor": cfg.train.lr_factor},
-            "rng": {"torch": torch.get_rng_state()}}
+def _save(run: _Run, epochs_done: int, name: str) -> None:
+    """The checkpoint after `epochs_done` completed epochs, written atomically to `run.out/name`."""
+    atomic_save(checkpoint_state(run.cfg, epochs_done, run.model, run.optimizer, run.dwa,
+                                 run.best, run.step), run.out / name)
