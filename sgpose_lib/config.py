@@ -7,7 +7,7 @@ sections mirror the dataclasses below; every key is checked, and an unknown key 
 
 Allowed values are declared here, once (TRACKS, SGM_SITES, ATTENTIONS, DWA_MODES, DEVICES,
 GT_BOXES); the model, the losses and the command line import them. Values from YAML, JSON or
-`--set` are coerced to each field's annotated type (`_coerce`).
+`--set` are coerced to each field's annotated type (config_fields.py).
 
 Reading params.yaml (profiles, variants, `--set` overrides, the list of settable keys) is in
 params.py; this module holds the dataclasses, their checks and the comparison of stored configs.
@@ -21,12 +21,11 @@ body-relative region in every profile. The official HRNet does the same for sigm
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
-import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from .config_fields import apply_fields, from_dict
 from .errors import ConfigError
 
 TRACKS = ("mpii", "coco")                            # data.track: MPII-style (PCKh), COCO (OKS AP)
@@ -242,70 +241,6 @@ def _either(values: tuple[str, ...]) -> str:
     """"'a', 'b' or 'c'": the allowed values of a setting, for messages."""
     quoted = [repr(v) for v in values]
     return f"{', '.join(quoted[:-1])} or {quoted[-1]}"
-
-
-def from_dict(cls, values: dict, where: str):
-    """Build dataclass `cls` from `values`, rejecting unknown keys and coercing tuples."""
-    if not isinstance(values, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(values).__name__}")
-    obj = cls()
-    apply_fields(obj, values, where)
-    return obj
-
-
-@functools.lru_cache(maxsize=None)
-def _field_types(cls) -> dict[str, Any]:
-    """field name -> its annotated type (e.g. `tuple[str, ...]`, `AugmentConfig`)."""
-    return typing.get_type_hints(cls)
-
-
-def apply_fields(obj, values: dict, where: str) -> None:
-    """Set the fields of dataclass `obj` named in `values`, recursing into nested dataclasses;
-    ConfigError naming the key for an unknown key or a value of the wrong type."""
-    types = _field_types(type(obj))
-    for key, value in values.items():
-        if key not in types:
-            raise ConfigError(f"{where}.{key}: unknown key (expected one of {sorted(types)})")
-        if dataclasses.is_dataclass(types[key]):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{where}.{key}: expected a mapping")
-            apply_fields(getattr(obj, key), value, f"{where}.{key}")
-        else:
-            setattr(obj, key, _coerce(value, types[key], f"{where}.{key}"))
-
-
-def _coerce(value, kind, where: str):
-    """`value` as the field type `kind`: bool (only a bool), int (not a bool, nor a float with a
-    fraction), float (not a bool), str (only a str) or tuple[T, ...] / tuple[T, T] (a list, or a
-    text 'AxB' read as integers, each item made a T); ConfigError if impossible."""
-    origin = typing.get_origin(kind) or kind
-    try:
-        if origin is bool:
-            if not isinstance(value, bool):
-                raise TypeError
-            return value
-        if origin is tuple:
-            if isinstance(value, str):
-                value = [int(v) for v in value.lower().split("x")]
-            if not isinstance(value, (list, tuple)):
-                raise TypeError
-            item_type = typing.get_args(kind)[0]
-            return tuple(item_type(v) for v in value)
-        if origin is float:
-            if isinstance(value, bool):
-                raise TypeError
-            return float(value)
-        if origin is int:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise TypeError
-            return int(value)
-        if origin is str:
-            if not isinstance(value, str):
-                raise TypeError
-            return value
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}: {value!r} is not a valid {origin.__name__}") from None
-    return value
 
 
 RESULT_FREE_KEYS = ("data.workers", "train.device", "eval.batch_size")  # may differ on resume

@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 
-from .config import DEFAULT_VARIANTS, Config, apply_fields, from_dict
+from .config import DEFAULT_VARIANTS, Config
+from .config_fields import apply_fields, from_dict
 from .errors import ConfigError
 
 
