@@ -2,7 +2,7 @@
 
     python scripts/augmented_samples.py [--profile cpu] [--params params.yaml] [--out PNG] [--n 8]
 
-Needs the prepared annotation files (`python -m sgpose_lib.data.prepare`). Without a params.yaml
+Needs the prepared annotation files (`sgpose prepare`). Without a params.yaml
 the default Config is used with a 96x128 (width x height) input, the `cpu` profile's size.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Build the annotation files of both tracks from the embedded data (deterministic, seconds).
 
-    python -m sgpose_lib.data.prepare [--embedded data/embedded] [--out data/prepared] [--seed 0]
+    sgpose prepare [--embedded data/embedded] [--out data/prepared] [--seed 0]
 
 Image paths in every written file are relative to the embedded folder (`data.image_root`);
 no image is copied or changed. Written files:
@@ -36,7 +36,6 @@ COCO track (COCO keypoint JSON, file names relative to the embedded folder):
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import math
@@ -44,7 +43,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import TRACKS
 from ..errors import DataError
 from ..geometry import PIXEL_STD
 from ..layouts import COCO17, LSPET_JOINTS, MPII16
@@ -278,36 +276,3 @@ def _write_json(path: Path, obj, indent: int | None = None) -> None:
         json.dump(_fixed(obj), f, indent=indent)
         f.write("\n")
     tmp.replace(path)
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sgpose_lib.data.prepare",
-                                 description="Prepare both tracks' annotation files from the "
-                                             "embedded data.")
-    ap.add_argument("--embedded", default="data/embedded", help="embedded data folder")
-    ap.add_argument("--out", default="data/prepared", help="output folder")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the LSPET train/val split")
-    ap.add_argument("--n-val", type=int, default=400, help="LSPET validation images")
-    args = ap.parse_args(argv)
-    try:
-        summary = prepare(args.embedded, args.out, seed=args.seed, n_val=args.n_val)
-    except DataError as e:
-        print(f"error: {e}")
-        return 1
-    print(format_summary(summary))
-    print(f"wrote {args.out}/{{mpii,coco}}_{{train,val}}.json, coco_val_body.json, summary.json")
-    return 0
-
-
-def format_summary(summary: dict) -> str:
-    cols = ("images", "persons", "persons_labelled", "labelled_joints", "samples")
-    lines = [f"seed {summary['seed']}",
-             f"{'track/split':<16}" + "".join(f"{c:>18}" for c in cols)]
-    for track in TRACKS:
-        for split, counts in summary[track].items():
-            lines.append(f"{track + '/' + split:<16}" + "".join(f"{counts[c]:>18}" for c in cols))
-    return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
