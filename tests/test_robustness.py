@@ -17,8 +17,8 @@ from sgpose_lib.analysis.attention_stats import (area_fraction, attention_statis
 from sgpose_lib.errors import CheckpointError, DataError
 from sgpose_lib.metrics import COCO_SIGMAS
 from sgpose_lib.metrics import person_oks
-from sgpose_lib.analysis.robustness import (CONDITIONS, DILATION_PX, build_perturbed_sets,
-                                   evaluate_conditions)
+from sgpose_lib.analysis.backgrounds import CONDITIONS, DILATION_PX
+from sgpose_lib.analysis.robustness import build_perturbed_sets, evaluate_conditions
 from sgpose_lib.report.figures import plot_conditions
 
 ROOT = Path(__file__).resolve().parents[1]

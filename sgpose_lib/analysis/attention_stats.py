@@ -37,7 +37,7 @@ from ..engine.inference import load_checkpoint_model, predict
 from ..errors import CheckpointError, DataError
 from ..geometry import affine_points, get_affine_transform
 from ..targets import disc_map, joint_centers
-from .robustness import person_category_ids, union_person_mask
+from .backgrounds import person_category_ids, union_person_mask
 
 BCE_EPS = 1e-6
 IOU_THRESHOLD = 0.5

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from ..analysis.robustness import CONDITIONS
+from ..analysis.backgrounds import CONDITIONS
 from .convergence import verdict_markdown
 from .findings import CONDITION_TEXT
 from .paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3

@@ -18,8 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..analysis.robustness import (CONDITIONS, READ_FLAGS, load_condition_results,
-                                   read_manifest)
+from ..analysis.backgrounds import CONDITIONS, READ_FLAGS
+from ..analysis.robustness import load_condition_results, read_manifest
 from ..config import TRACKS
 from ..errors import DataError
 from ..layouts import COCO17

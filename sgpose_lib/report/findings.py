@@ -22,7 +22,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from ..analysis.robustness import CONDITIONS
+from ..analysis.backgrounds import CONDITIONS
 from ..config import SGM_SITES, TRACKS
 from .runs import Study, read_json_or_none
 from .stats import NO_RUN, Estimate, bootstrap_ci, fmt_n, summarize

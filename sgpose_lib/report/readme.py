@@ -12,7 +12,7 @@ import re
 import warnings
 from pathlib import Path
 
-from ..analysis.robustness import CONDITIONS
+from ..analysis.backgrounds import CONDITIONS
 from .page import build_report
 from .stats import NO_RUN, UNDEFINED, Estimate, fmt_estimate
 
