@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from sgpose_lib.engine.convergence_runs import paper_milestones, read_params, run_config
-from sgpose_lib.report.convergence import _trend, verdict_text
+from sgpose_lib.report.convergence import _trend, verdict_markdown, verdict_text
 from sgpose_lib.report.curves import CurveRun, per_epoch, plateau, validated
 from sgpose_lib.errors import ConfigError
 from sgpose_lib.report.stats import Estimate
@@ -131,3 +131,25 @@ def test_gpu_setting_trains_on_cpu_at_tiny_size(prepared, tmp_path):
              if '"kind": "step"' in line]
     assert cfg.train.log_every == 50 and cfg.train.bf16 and len(steps) == 4
     assert result["epochs"] == 2 and math.isfinite(result["best"])
+
+
+def test_verdict_counts_plateaus_of_the_whole_run_and_before_the_first_drop():
+    """Two hand-made runs: the whole-run rule (lr drops included) and the constant-lr rule are
+    counted and their gain ranges stated separately; one run still improving makes the verdict
+    speak of models still improving."""
+    diff = Estimate(n=1, mean=1.5, lo=math.nan, hi=math.nan, p=math.nan).to_dict()
+    summary = {"curves": {"mpii/val_Mean": {
+        "label": "PCKh@0.5 Mean (%)", "epochs": 160, "early_epoch": 15, "trend": "shrink",
+        "early_diff": diff, "final": {"baseline": diff, "sg": diff, "diff": diff}}},
+        "runs": {
+            "a": {"val_Mean": {"plateau": False, "gain": 2.2,
+                               "before_first_drop": {"plateau": True, "gain": 0.4}}},
+            "b": {"val_Mean": {"plateau": False, "gain": 1.6,
+                               "before_first_drop": {"plateau": False, "gain": 1.5}}}}}
+    line = [x for x in verdict_markdown(summary).splitlines() if x.startswith("- Plateau")][0]
+    assert ("0 of 2 runs had stopped improving (gain over the last fifth +1.6 to +2.2); before "
+            "the first lr drop (lr 1e-3), 1 of 2 (gain over that phase's last fifth +0.4 to +1.5)"
+            in line)
+    assert line.endswith("the verdict is about models still improving, i.e. at the budget "
+                         "trained, not at convergence.")
+

@@ -184,6 +184,16 @@ def _plateau_text(name: str, p: Mapping, done: int, epochs: int) -> str:
             f"{one(p['before_first_drop'], 'its last fifth')}{partial}")
 
 
+def _plateau_count(decisions: list[Mapping]) -> tuple[int, int, str] | None:
+    """(runs at a plateau, runs decided, "a to b" range of their gains in points) of plateau
+    decisions (`curves.plateau`); None when no run has a gain."""
+    gains = [p["gain"] for p in decisions if p["gain"] is not None]
+    if not gains:
+        return None
+    return (sum(bool(p["plateau"]) for p in decisions), len(decisions),
+            f"{min(gains):+.1f} to {max(gains):+.1f}")
+
+
 def _none(v):
     return None
 
@@ -203,16 +213,20 @@ def verdict_markdown(summary: Mapping) -> str:
                      f"{verdict_text(c['trend'], Estimate.from_dict(f['diff']) if f['diff'] else None)}.")
     for key, c in summary.get("curves", {}).items():
         column = key.split("/")[1]
-        decided = [(n, r[column]) for n, r in summary.get("runs", {}).items() if column in r]
-        flat = [n for n, p in decided if p["plateau"]]
-        gains = [p["gain"] for _, p in decided if p["gain"] is not None]
-        if decided and gains:
-            lines.append(f"- Plateau ({key.split('/')[0]} track, {c['label']}): {len(flat)} of "
-                         f"{len(decided)} runs had stopped improving (gain over the last fifth "
-                         f"{min(gains):+.1f} to {max(gains):+.1f}); "
-                         + ("the verdict is about trained-to-plateau models." if len(flat) ==
-                            len(decided) else "the verdict is about models still improving, "
-                            "i.e. at the budget trained, not at convergence."))
+        decided = [r[column] for r in summary.get("runs", {}).values() if column in r]
+        whole = _plateau_count(decided)
+        if whole:
+            flat, n, gains = whole
+            before = _plateau_count([p["before_first_drop"] for p in decided
+                                     if p.get("before_first_drop")])
+            before_text = (f"; before the first lr drop (lr 1e-3), {before[0]} of {before[1]} "
+                           f"(gain over that phase's last fifth {before[2]})" if before else "")
+            lines.append(f"- Plateau ({key.split('/')[0]} track, {c['label']}): {flat} of {n} "
+                         f"runs had stopped improving (gain over the last fifth {gains})"
+                         f"{before_text}; "
+                         + ("the verdict is about trained-to-plateau models." if flat == n
+                            else "the verdict is about models still improving, i.e. at the "
+                            "budget trained, not at convergence."))
     tracks = {k.split("/")[0] for k, c in summary.get("curves", {}).items()}
     missing = [t for t in TRACKS if t not in tracks]
     if missing and lines:
