@@ -57,6 +57,10 @@ def test_per_epoch_pairs_by_seed_and_skips_unvalidated_epochs():
     (Estimate(3.0, 2.0, 4.0, 2), Estimate(1.5, 0.5, 2.5, 2), "shrink"),
     (Estimate(3.0, 2.0, 4.0, 2), Estimate(0.5, -0.5, 1.5, 2), "vanish"),
     (None, Estimate(0.5, -0.5, 1.5, 2), "undecided"),
+    # no gain to lose: one seed, -0.1 at epoch 15 and -0.6 at the end (body-only AP, 60 epochs)
+    (Estimate(-0.1, n=1), Estimate(-0.6, n=1), "none"),
+    (Estimate(0.5, 0.2, 0.8, 2), Estimate(-2.0, -3.0, -1.0, 2), "reverse"),
+    (Estimate(-0.1, n=1), Estimate(-1.5, n=1), "reverse"),
 ])
 def test_trend_of_the_gain(early, final, trend):
     assert _trend(early, final) == trend

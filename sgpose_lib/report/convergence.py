@@ -37,12 +37,16 @@ def _epochs_of(params: Mapping, track: str) -> int:
 
 
 def _trend(early: Estimate | None, final: Estimate | None) -> str:
-    """grow / hold / shrink / vanish / undecided, from SG − baseline early and at the end."""
+    """grow / hold / shrink / vanish / none / reverse / undecided, from SG − baseline early and
+    at the end. `none`: no gain early (mean <= 0) and none at the end; `reverse`: SG ends below
+    the baseline (CI below 0, or without a CI at least CHANGE_TOL points below)."""
     if early is None or final is None or not math.isfinite(final.mean):
         return "undecided"
     final_zero = final.has_ci and final.lo <= 0 <= final.hi
     if final_zero or (not final.has_ci and abs(final.mean) < CHANGE_TOL):
-        return "vanish" if early.mean > 0 else "hold"
+        return "vanish" if early.mean > 0 else "none"
+    if final.mean < 0:
+        return "reverse"
     if final.mean > early.mean + CHANGE_TOL:
         return "grow"
     if final.mean < early.mean - CHANGE_TOL:
@@ -55,6 +59,8 @@ VERDICT_TEXT = {
     "hold": "the gain holds with training",
     "shrink": "the gain shrinks with training but stays above zero",
     "vanish": "the gain vanishes once the models are trained",
+    "none": "no gain early or at the end (SG − baseline stays near zero)",
+    "reverse": "SG ends below the baseline",
     "undecided": "undecided (runs missing)",
 }
 
