@@ -5,8 +5,9 @@ A run folder is never overwritten or mixed by accident: a new run into a folder 
 naming the differing keys (`config.config_differences`; keys of `config.RESULT_FREE_KEYS` may
 differ and `train.epochs` may grow) unless `restart`; on the CPU the instruction-set variables of
 `numerics.dispatch()` count as keys, since they change the bits. A checkpoint (`checkpoint_state`)
-holds the weights, Adam and DWA states, the config, the torch RNG, the best metric and the step:
-all a resume needs to continue bit for bit.
+holds the weights, Adam and DWA states, the config, the completed epochs, the best metric, the
+step, the CPU dispatch variables, the lr schedule and the torch RNG: all a resume needs to continue
+bit for bit, and what the resume checks compare.
 """
 from __future__ import annotations
 
