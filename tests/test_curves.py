@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from sgpose_lib.engine.convergence_runs import paper_milestones, read_params, run_config
-from sgpose_lib.report.convergence import _trend, verdict_markdown, verdict_text
+from sgpose_lib.report.convergence import _curve_summary, _trend, verdict_markdown, verdict_text
 from sgpose_lib.report.curves import CurveRun, per_epoch, plateau, validated
 from sgpose_lib.errors import ConfigError
 from sgpose_lib.report.stats import Estimate
@@ -30,6 +30,24 @@ def test_plateau_compares_the_last_fifth_with_the_value_before_it():
     rising[45] = 30.0
     assert plateau(rising, 45) == {"from_epoch": 36, "gain": pytest.approx(2.0), "plateau": False}
     assert plateau(curve[curve.index <= 35], 45)["plateau"] is None   # nothing after e0
+
+
+def test_runs_too_short_get_no_plateau_and_no_trend():
+    """A 3-epoch run: its "last fifth" is one epoch (the lr drop's), so no plateau decision; and
+    no epoch >= 15 to start the trend from, so the verdict says that, not "runs missing"."""
+    curve = pd.Series([1.0, 4.5, 4.3], index=[1, 2, 3])
+    assert plateau(curve, 3) == {"from_epoch": 2, "gain": None, "plateau": None}
+    assert plateau(pd.Series(range(10), index=range(1, 11), dtype=float), 10)["plateau"] is False
+    d = Estimate(n=2, mean=2.6, lo=2.2, hi=2.9, p=0.09)
+    table = pd.DataFrame({"epoch": [1, 2, 3], "baseline": [d, d, d], "sg": [d, d, d],
+                          "diff": [d, d, d]})
+    summary = _curve_summary(table, "PCKh@0.5 Mean (%)", 3)
+    assert summary["trend"] == "short" and summary["early_epoch"] is None
+    text = verdict_markdown({"curves": {"mpii/val_Mean": summary}, "runs": {}})
+    line = text.splitlines()[0]
+    assert "epoch None" not in text and line.endswith(
+        "+2.6 [+2.2, +2.9] (p 0.090): undecided: the runs end before epoch 15, where the trend "
+        "starts.")
 
 
 def _run(variant: str, seed: int, values: dict[int, float]) -> CurveRun:

@@ -15,21 +15,22 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 # The library modules each stage's command starts from (cli/commands.py imports them in the
-# handler of the command the stage runs; the study's train stage runs notebooks/train.ipynb).
+# handler of the command the stage runs; the study's and the convergence pipeline's train stages
+# run notebooks/train.ipynb).
 EVALUATE = ("sgpose_lib.engine.evaluate", "sgpose_lib.engine.checkpoint_io")
 STAGES = {
     ("dvc.yaml", "train"): ("notebooks/train.ipynb",),
     ("dvc.yaml", "evaluate"): EVALUATE,
     ("ablations/dvc.yaml", "train"): ("sgpose_lib.params", "sgpose_lib.engine.train"),
     ("ablations/dvc.yaml", "evaluate"): EVALUATE,
-    ("convergence/dvc.yaml", "train"): ("sgpose_lib.engine.convergence_runs",
-                                        "sgpose_lib.engine.train"),
+    ("convergence/dvc.yaml", "train"): ("notebooks/train.ipynb",),
 }
 # imported by every command, and shown not to change any result
 RESULT_FREE = {"sgpose_lib/openmp.py"}   # OpenMP wait policy: bit-identical runs (test_openmp)
 # the train notebook plots its learning curve with the report's drawing code: that changes the
 # figure in the executed notebook, not the run (weights, logs, metrics)
-DISPLAY_ONLY = {("dvc.yaml", "train"): "sgpose_lib/report/"}
+DISPLAY_ONLY = {("dvc.yaml", "train"): "sgpose_lib/report/",
+                ("convergence/dvc.yaml", "train"): "sgpose_lib/report/"}
 
 
 def _module_file(name: str) -> Path | None:

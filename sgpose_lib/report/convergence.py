@@ -18,11 +18,12 @@ from typing import Mapping
 import pandas as pd
 from ..config import TRACKS
 from ..engine.convergence_runs import paper_milestones, read_params
-from .curves import (CURVE_METRICS, PLATEAU_TOL, CurveRun, curve_figure, curve_frame,
-                     curve_markdown, per_epoch, plateau, read_curve, validated)
+from .curves import (CURVE_METRICS, PLATEAU_MIN_EPOCHS, PLATEAU_TOL, CurveRun, curve_figure,
+                     curve_frame, curve_markdown, per_epoch, plateau, read_curve, validated)
 from .stats import Estimate, fmt_estimate, fmt_p
 
 BUDGETS = (5, 10, 15, 30, 45, 60, 90, 120)   # matched budgets (epochs) shown when validated
+EARLY_EPOCH = 15                             # the trend runs from the first paired epoch >= this
 CHANGE_TOL = 1.0                             # points: gain changes smaller than this "hold"
 
 
@@ -62,6 +63,7 @@ VERDICT_TEXT = {
     "none": "no gain early or at the end (SG − baseline stays near zero)",
     "reverse": "SG ends below the baseline",
     "undecided": "undecided (runs missing)",
+    "short": f"undecided: the runs end before epoch {EARLY_EPOCH}, where the trend starts",
 }
 
 
@@ -88,7 +90,9 @@ def build(params_path: str | Path = "convergence/params.yaml",
     spec = params["spec"]
     summary: dict = {"setting": params["setting"], "profile": spec["profile"], "curves": {},
                      "runs": {}}
-    parts = [_intro(params["setting"], spec)]
+    summary["trained_on"] = trained_on(params, runs_dir)
+    parts = [_intro(params["setting"], spec),
+             f"\nTrained on: {'; '.join(summary['trained_on']) or 'no run on disk yet'}.\n"]
     tables, labels, frames = {}, {}, []
     for track, metrics in CURVE_METRICS.items():
         if track not in spec["epochs"]:
@@ -111,8 +115,9 @@ def build(params_path: str | Path = "convergence/params.yaml",
             summary["curves"][f"{track}/{column}"] = curve
             plateaus = _run_plateaus(runs, track, column, factor, epochs, summary["runs"])
             final = Estimate.from_dict(curve["final"]["diff"]) if curve["final"]["diff"] else None
+            span = f" from epoch {curve['early_epoch']} to {epochs}" if curve["early_epoch"] else ""
             parts.append(f"\nStopped improving? {'; '.join(plateaus)}.\n\n"
-                         f"Trend of SG − baseline from epoch {curve['early_epoch']} to {epochs}: "
+                         f"Trend of SG − baseline{span}: "
                          f"**{verdict_text(curve['trend'], final)}**.\n")
     walls = [f"{n} {v['wall_s'] / 60:.1f} min ({v['epochs_done']} epochs)"
              for n, v in summary["runs"].items() if v.get("wall_s")]
@@ -121,7 +126,8 @@ def build(params_path: str | Path = "convergence/params.yaml",
                      + "; ".join(walls) + ".\n")
     if tables:
         curve_figure(tables, labels, f"Convergence (setting {params['setting']}, profile "
-                     f"{spec['profile']}, embedded data): metric per epoch and SG − baseline",
+                     f"{spec['profile']}): metric per epoch and SG − baseline\n"
+                     + "\n".join(summary["trained_on"]),
                      out / "curves.png")
     (out / "convergence.md").write_text("".join(parts))
     (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()).to_csv(
@@ -130,29 +136,52 @@ def build(params_path: str | Path = "convergence/params.yaml",
     return summary
 
 
+def trained_on(params: Mapping, runs_dir: str | Path) -> list[str]:
+    """What the runs on disk were trained on, one text per distinct (track, model, input, data,
+    device), from each run's config.json and environment.json: e.g. "mpii track: hrnet_w32 at
+    256×256 (h×w) on the embedded data, NVIDIA H200"."""
+    seen: dict[str, None] = {}
+    for name, item in params["runs"].items():
+        folder = Path(runs_dir) / name / "train"
+        if not (folder / "config.json").is_file() or not (folder / "environment.json").is_file():
+            continue
+        cfg = json.loads((folder / "config.json").read_text())
+        env = json.loads((folder / "environment.json").read_text())
+        d = cfg["data"]
+        w, h = d["mpii_image_size"] if d["track"] == "mpii" else d["image_size"]
+        full = d["mpii_dir"] if d["track"] == "mpii" else d["coco_dir"]
+        device = env.get("cuda_device") or f"CPU ({env.get('cpu')}, {env.get('torch_threads')} threads)"
+        seen[f"{d['track']} track: {cfg['model']['preset']} at {h}×{w} (h×w) on "
+             f"{'the data in ' + full if full else 'the embedded data'}, {device}"] = None
+    return list(seen)
+
+
 def _intro(setting: str, spec: Mapping) -> str:
+    every = "every epoch" if int(spec["val_every"]) == 1 else f"every {spec['val_every']} epochs"
     return (f"# Convergence: does the SG gain survive training? (setting `{setting}`, "
             f"profile `{spec['profile']}`)\n\n"
             "Each run trains until the setting's epochs with the paper's schedule shape (lr × 0.1 at "
-            "170/210 and 200/210 of training) and is validated every "
-            f"{spec['val_every']} epochs. SG − baseline is paired by seed: mean [95 % bootstrap CI] "
+            f"170/210 and 200/210 of training) and is validated {every}. SG − baseline is paired by seed: mean [95 % bootstrap CI] "
             "and the paired t-test p (2 seeds give an indicative CI only). Values at a budget below "
             "the final epoch come from the same long runs, i.e. before their lr drops.\n\n"
             f"Plateau: a run has stopped improving when its best value in the last fifth of its "
             f"epochs exceeds the last value before that fifth by less than {PLATEAU_TOL:g} point. "
             "The paper's schedule puts both lr drops in the last fifth, so the rule is also "
-            "applied to the constant-lr phase before the first drop.\n")
+            "applied to the constant-lr phase before the first drop. Runs shorter than "
+            f"{PLATEAU_MIN_EPOCHS} epochs get no decision.\n")
 
 
 def _curve_summary(table: pd.DataFrame, label: str, epochs: int) -> dict:
     """The summary of one metric's per_epoch table: levels at the final epoch, SG − baseline at
-    the first paired epoch >= 15 (`early`), and the trend between the two."""
+    the first paired epoch >= EARLY_EPOCH (`early`), and the trend between the two (`short`
+    where the runs end before EARLY_EPOCH)."""
     by_epoch = {int(r["epoch"]): r for _, r in table.iterrows()}
-    early_epoch = min((e for e in by_epoch if by_epoch[e]["diff"] is not None and e >= 15),
-                      default=None)
+    early_epoch = min((e for e in by_epoch
+                       if by_epoch[e]["diff"] is not None and e >= EARLY_EPOCH), default=None)
     final = by_epoch.get(epochs)
-    trend = _trend(by_epoch[early_epoch]["diff"] if early_epoch else None,
-                   final["diff"] if final is not None else None)
+    trend = "short" if epochs < EARLY_EPOCH else \
+        _trend(by_epoch[early_epoch]["diff"] if early_epoch else None,
+               final["diff"] if final is not None else None)
     level = {k: (final[k].to_dict() if final is not None and final[k] is not None else None)
              for k in ("baseline", "sg", "diff")}
     return {"label": label, "epochs": epochs, "early_epoch": early_epoch, "trend": trend,
@@ -213,9 +242,9 @@ def verdict_markdown(summary: Mapping) -> str:
                      f"baseline {fmt_estimate(Estimate.from_dict(f['baseline'])) if f['baseline'] else '—'}, "
                      f"SG {fmt_estimate(Estimate.from_dict(f['sg'])) if f['sg'] else '—'}; "
                      f"SG − baseline {fmt_estimate(Estimate.from_dict(f['diff']), signed=True) if f['diff'] else '—'}"
-                     f" (p {fmt_p(Estimate.from_dict(f['diff'])) if f['diff'] else '—'}), against "
-                     f"{fmt_estimate(Estimate.from_dict(c['early_diff']), signed=True) if c['early_diff'] else '—'}"
-                     f" at epoch {c['early_epoch']}: "
+                     f" (p {fmt_p(Estimate.from_dict(f['diff'])) if f['diff'] else '—'})"
+                     + (f", against {fmt_estimate(Estimate.from_dict(c['early_diff']), signed=True)}"
+                        f" at epoch {c['early_epoch']}" if c["early_diff"] else "") + ": "
                      f"{verdict_text(c['trend'], Estimate.from_dict(f['diff']) if f['diff'] else None)}.")
     for key, c in summary.get("curves", {}).items():
         column = key.split("/")[1]

@@ -34,6 +34,7 @@ CURVE_METRICS: dict[str, tuple[tuple[str, str, float], ...]] = {
 }
 PLATEAU_TAIL = 0.2   # the last fifth of training
 PLATEAU_TOL = 1.0    # points
+PLATEAU_MIN_EPOCHS = 10  # shorter runs: no decision (their last fifth is one or two epochs)
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,10 @@ def plateau(curve: pd.Series, epochs: int, tail: float = PLATEAU_TAIL,
 
     The last fifth starts after epoch e0 = epochs − ceil(tail x epochs); gain = best value in
     (e0, epochs] − the last value at or before e0. plateau = gain < tol. Undefined (None) when no
-    value lies on either side."""
+    value lies on either side, or when the run is shorter than PLATEAU_MIN_EPOCHS epochs."""
     e0 = epochs - math.ceil(tail * epochs)
     before, after = curve[curve.index <= e0], curve[curve.index > e0]
-    if before.empty or after.empty:
+    if before.empty or after.empty or epochs < PLATEAU_MIN_EPOCHS:
         return {"from_epoch": e0, "gain": None, "plateau": None}
     gain = float(after.max() - before.iloc[-1])
     return {"from_epoch": int(e0), "gain": gain, "plateau": bool(gain < tol)}
