@@ -125,6 +125,30 @@ def test_discussion_reads_every_number_from_the_summaries(fabricated):
     assert "top-k IoU with the disc 30.0-30.0 % (chance 10.0 %)" in text
 
 
+def test_section_6_names_what_each_convergence_setting_was_trained_on(fabricated):
+    """The cpu setting's verdict, then the GPU runs with their card and epochs (from the two
+    summaries), each line saying where its numbers come from."""
+    _, study = fabricated
+    _, _, robust = robustness_table(study)
+    _, _, attention = attention_table(study)
+    d = {"n": 2, "mean": 2.6, "lo": 2.2, "hi": 2.9, "p": 0.094}
+    curve = {"label": "PCKh@0.5 Mean (%)", "epochs": 3, "early_epoch": None, "trend": "short",
+             "early_diff": None, "final": {"baseline": d, "sg": d, "diff": d}}
+    gpu = {"setting": "gpu", "profile": "paper", "runs": {}, "curves": {"mpii/val_Mean": curve},
+           "trained_on": ["mpii track: hrnet_w32 at 256×256 (h×w) on the embedded data, "
+                          "NVIDIA H200"]}
+    cpu = {**gpu, "setting": "cpu", "profile": "cpu", "trained_on": ["mpii track: CPU"]}
+    text = discussion({"profile": "smoke"}, robust, attention, cpu, gpu)
+    section = text.split("## 6.")[1].split("## Caveats")[0]
+    assert "Setting `cpu` (profile `cpu`), `dvc repro convergence/dvc.yaml`; SG − baseline " \
+           "paired by seed, [95 % bootstrap CI]; trained on: mpii track: CPU:" in section
+    assert ("Setting `gpu` (profile `paper`), 3 epochs per run; trained on: mpii track: hrnet_w32 "
+            "at 256×256 (h×w) on the embedded data, NVIDIA H200 "
+            "(`reports/convergence_gpu/convergence.md`):") in section
+    assert section.count("undecided: the runs end before epoch 15") == 2
+    assert "Setting `gpu`" not in discussion({"profile": "smoke"}, robust, attention, cpu)
+
+
 def test_ablation_table_pairs_each_row_with_the_paper_configuration(fabricated, tmp_path):
     root, _ = fabricated
     (tmp_path / "ablations.yaml").write_text(yaml.safe_dump({"ablation_runs": {

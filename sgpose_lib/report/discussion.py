@@ -68,11 +68,11 @@ _CAVEATS = ["", "## Caveats", "",
 
 
 def discussion(report_summary: dict, robust: dict, attention: dict,
-               convergence: dict | None = None) -> str:
+               convergence: dict | None = None, convergence_gpu: dict | None = None) -> str:
     """reports/README.md: the paper's claims against our numbers (all read from the summaries)."""
     lines = (_intro(report_summary) + _accuracy(report_summary) + _backgrounds(robust)
              + _attention(attention) + _radius(report_summary) + _ABLATIONS
-             + _convergence(convergence) + _CAVEATS)
+             + _convergence(convergence, convergence_gpu) + _CAVEATS)
     return "\n".join(lines)
 
 
@@ -184,15 +184,25 @@ def _radius(report_summary: dict) -> list[str]:
     return lines
 
 
-def _convergence(convergence: dict | None) -> list[str]:
-    """Section 6: the convergence pipeline's verdict."""
+def _convergence(convergence: dict | None, gpu: dict | None = None) -> list[str]:
+    """Section 6: the convergence pipeline's verdict, and what its GPU runs are, if any."""
     lines = ["", "## 6. Does the gain survive training? (convergence pipeline)", ""]
     if convergence:
         lines.append(f"Setting `{convergence['setting']}` (profile `{convergence['profile']}`), "
                      "`dvc repro convergence/dvc.yaml`; SG − baseline paired by seed, "
-                     "[95 % bootstrap CI]:")
+                     "[95 % bootstrap CI]" + _trained_on(convergence) + ":")
         lines.append("")
         lines.append(verdict_markdown(convergence).rstrip())
     else:
         lines.append(f"{NO_RUN} not measured yet (no reports/convergence/summary.json).")
+    if gpu:
+        epochs = max((c["epochs"] for c in gpu.get("curves", {}).values()), default=0)
+        lines += ["", f"Setting `{gpu['setting']}` (profile `{gpu['profile']}`), {epochs} epochs "
+                  f"per run{_trained_on(gpu)} (`reports/convergence_gpu/convergence.md`):", "",
+                  verdict_markdown(gpu).rstrip()]
     return lines
+
+
+def _trained_on(summary: dict) -> str:
+    """', trained on: ...' from a convergence summary ('' where it does not say)."""
+    return f"; trained on: {'; '.join(summary['trained_on'])}" if summary.get("trained_on") else ""

@@ -89,7 +89,8 @@ def build_findings(study: Study, report_summary: dict, out_dir: Path,
         written += attention_stats_figure(attention, study.profile, folder)
     readme = out_dir / "README.md"
     convergence = read_json_or_none(out_dir / "convergence" / "summary.json")
-    readme.write_text(discussion(report_summary, robust, attention, convergence))
+    convergence_gpu = read_json_or_none(out_dir / "convergence_gpu" / "summary.json")
+    readme.write_text(discussion(report_summary, robust, attention, convergence, convergence_gpu))
     return {"robustness": robust, "attention": attention,
             "files": [str(p) for p in written] + [str(readme)]}
 
