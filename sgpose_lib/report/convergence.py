@@ -141,7 +141,7 @@ def trained_on(params: Mapping, runs_dir: str | Path) -> list[str]:
     device), from each run's config.json and environment.json: e.g. "mpii track: hrnet_w32 at
     256×256 (h×w) on the embedded data, NVIDIA H200"."""
     seen: dict[str, None] = {}
-    for name, item in params["runs"].items():
+    for name in params["runs"]:
         folder = Path(runs_dir) / name / "train"
         if not (folder / "config.json").is_file() or not (folder / "environment.json").is_file():
             continue
@@ -150,7 +150,8 @@ def trained_on(params: Mapping, runs_dir: str | Path) -> list[str]:
         d = cfg["data"]
         w, h = d["mpii_image_size"] if d["track"] == "mpii" else d["image_size"]
         full = d["mpii_dir"] if d["track"] == "mpii" else d["coco_dir"]
-        device = env.get("cuda_device") or f"CPU ({env.get('cpu')}, {env.get('torch_threads')} threads)"
+        device = (env.get("cuda_device")
+                  or f"CPU ({env.get('cpu')}, {env.get('torch_threads')} threads)")
         seen[f"{d['track']} track: {cfg['model']['preset']} at {h}×{w} (h×w) on "
              f"{'the data in ' + full if full else 'the embedded data'}, {device}"] = None
     return list(seen)
@@ -160,8 +161,9 @@ def _intro(setting: str, spec: Mapping) -> str:
     every = "every epoch" if int(spec["val_every"]) == 1 else f"every {spec['val_every']} epochs"
     return (f"# Convergence: does the SG gain survive training? (setting `{setting}`, "
             f"profile `{spec['profile']}`)\n\n"
-            "Each run trains until the setting's epochs with the paper's schedule shape (lr × 0.1 at "
-            f"170/210 and 200/210 of training) and is validated {every}. SG − baseline is paired by seed: mean [95 % bootstrap CI] "
+            "Each run trains until the setting's epochs with the paper's schedule shape (lr × 0.1 "
+            f"at 170/210 and 200/210 of training) and is validated {every}. SG − baseline is "
+            "paired by seed: mean [95 % bootstrap CI] "
             "and the paired t-test p (2 seeds give an indicative CI only). Values at a budget below "
             "the final epoch come from the same long runs, i.e. before their lr drops.\n\n"
             f"Plateau: a run has stopped improving when its best value in the last fifth of its "
