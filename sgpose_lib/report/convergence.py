@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Mapping
 
 import pandas as pd
-from ..config import TRACKS
+from ..config import TRACKS, config_from_dict
 from ..engine.convergence_runs import paper_milestones, read_params
 from .curves import (CURVE_METRICS, PLATEAU_MIN_EPOCHS, PLATEAU_TOL, CurveRun, curve_figure,
                      curve_frame, curve_markdown, per_epoch, plateau, read_curve, validated)
@@ -145,14 +145,15 @@ def trained_on(params: Mapping, runs_dir: str | Path) -> list[str]:
         folder = Path(runs_dir) / name / "train"
         if not (folder / "config.json").is_file() or not (folder / "environment.json").is_file():
             continue
-        cfg = json.loads((folder / "config.json").read_text())
+        cfg = config_from_dict(json.loads((folder / "config.json").read_text()),
+                               str(folder / "config.json"))
         env = json.loads((folder / "environment.json").read_text())
-        d = cfg["data"]
-        w, h = d["mpii_image_size"] if d["track"] == "mpii" else d["image_size"]
-        full = d["mpii_dir"] if d["track"] == "mpii" else d["coco_dir"]
+        d = cfg.data
+        w, h = d.input_size
+        full = d.mpii_dir if d.track == "mpii" else d.coco_dir
         device = (env.get("cuda_device")
                   or f"CPU ({env.get('cpu')}, {env.get('torch_threads')} threads)")
-        seen[f"{d['track']} track: {cfg['model']['preset']} at {h}×{w} (h×w) on "
+        seen[f"{d.track} track: {cfg.model.preset} at {h}×{w} (h×w) on "
              f"{'the data in ' + full if full else 'the embedded data'}, {device}"] = None
     return list(seen)
 
