@@ -209,6 +209,14 @@ def test_ablation_pipeline_smoke(repo):
         assert name in table and summary[name]["mean"]["n"] == 1
         assert summary[name]["minus_paper"]["n"] == 1  # paired with mpii_sg_r5_s0 of the study
     assert "up to date" in _sh(["dvc", "status", "dvc.yaml"], dst, env)  # the study is untouched
+    # the checkpoints persist: a forced re-run (as after a code change) resumes the finished
+    # run and leaves it as it was, instead of retraining it (which would give the same weights,
+    # but new timings in timing.jsonl)
+    train = dst / "ablations" / "runs" / "sites_final_s0" / "train"
+    before = {p.name: p.read_bytes() for p in train.iterdir() if p.name != ".lock"}
+    _sh(["dvc", "repro", "-f", "-s", "ablations/dvc.yaml:train@sites_final_s0"], dst, env)
+    after = {p.name: p.read_bytes() for p in train.iterdir() if p.name != ".lock"}
+    assert {"last.pt", "best.pt", "log.jsonl", "epochs.csv"} <= set(before) and after == before
 
 
 def test_convergence_pipeline_smoke(repo):
