@@ -7,7 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from sgpose_lib.engine.convergence_runs import paper_milestones, read_params, run_config
+from sgpose_lib.engine.convergence_runs import plateau_rule, read_params, run_config
+from sgpose_lib.engine.schedule import paper_milestones
 from sgpose_lib.report.convergence import _curve_summary, _trend, verdict_markdown, verdict_text
 from sgpose_lib.report.curves import CurveRun, per_epoch, plateau, validated
 from sgpose_lib.errors import ConfigError
@@ -104,6 +105,22 @@ def test_run_config_uses_the_setting_and_the_paper_schedule(tmp_path):
     bad.write_text("setting: cpu\nsettings: {cpu: [\n")
     with pytest.raises(ConfigError, match=r"p.yaml, line 3, column 1: not valid YAML \(expected"):
         read_params(bad)
+
+
+def test_plateau_setting_gives_a_rule_and_a_constant_phase(tmp_path):
+    text = open("convergence/params.yaml").read().replace("setting: cpu\n", "setting: cpu_plateau\n", 1)
+    (tmp_path / "params.yaml").write_text(text)
+    params = read_params(tmp_path / "params.yaml")
+    cfg = run_config(params, "coco_sg_r5_s0")
+    rule = plateau_rule(params, "coco")
+    assert (rule.every, rule.min_epochs, rule.max_epochs, rule.tol) == (5, 50, 160, 1.0)
+    assert cfg.train.epochs == 160 and cfg.train.lr_steps == () and cfg.train.val_every == 5
+    assert plateau_rule(read_params("convergence/params.yaml"), "mpii") is None   # fixed epochs
+    (tmp_path / "bad.yaml").write_text(text.replace("max_epochs: {mpii: 320, coco: 160}",
+                                                    "max_epochs: {mpii: 320}"))
+    with pytest.raises(ConfigError, match="until_plateau needs min_epochs and max_epochs for "
+                                          "track 'coco'"):
+        run_config(read_params(tmp_path / "bad.yaml"), "coco_sg_r5_s0")
 
 
 def test_gpu_setting_is_hrnet_w32_at_the_paper_sizes(tmp_path):

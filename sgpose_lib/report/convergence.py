@@ -17,9 +17,10 @@ from typing import Mapping
 
 import pandas as pd
 from ..config import TRACKS, config_from_dict
-from ..engine.convergence_runs import paper_milestones, read_params
-from .curves import (CURVE_METRICS, PLATEAU_MIN_EPOCHS, PLATEAU_TOL, CurveRun, curve_figure,
-                     curve_frame, curve_markdown, per_epoch, plateau, read_curve, validated)
+from ..engine.convergence_runs import read_params
+from ..engine.schedule import PLATEAU_MIN_EPOCHS, PLATEAU_TOL, paper_milestones
+from .curves import (CURVE_METRICS, CurveRun, curve_figure, curve_frame, curve_markdown,
+                     per_epoch, plateau, read_curve, validated)
 from .stats import Estimate, fmt_estimate, fmt_p
 
 BUDGETS = (5, 10, 15, 30, 45, 60, 90, 120)   # matched budgets (epochs) shown when validated

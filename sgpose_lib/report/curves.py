@@ -14,7 +14,6 @@ had the model stopped improving at lr 1e-3 when the lr was dropped?
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -22,6 +21,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..engine.schedule import PLATEAU_TAIL, PLATEAU_TOL, plateau_gain
 from .canvas import plt, save_figure
 from .figures import figure_title
 from .stats import Estimate, fmt_estimate, fmt_p, paired_difference, summarize
@@ -32,9 +32,6 @@ CURVE_METRICS: dict[str, tuple[tuple[str, str, float], ...]] = {
     "coco": (("val_mean_oks", "mean per-person OKS (× 100)", 100.0),
              ("val_body_AP", "body-only AP (× 100)", 100.0)),
 }
-PLATEAU_TAIL = 0.2   # the last fifth of training
-PLATEAU_TOL = 1.0    # points
-PLATEAU_MIN_EPOCHS = 10  # shorter runs: no decision (their last fifth is one or two epochs)
 
 
 @dataclass(frozen=True)
@@ -68,15 +65,12 @@ def plateau(curve: pd.Series, epochs: int, tail: float = PLATEAU_TAIL,
             tol: float = PLATEAU_TOL) -> dict:
     """Has a curve (epoch -> value) of a run of `epochs` epochs stopped improving?
 
-    The last fifth starts after epoch e0 = epochs − ceil(tail x epochs); gain = best value in
-    (e0, epochs] − the last value at or before e0. plateau = gain < tol. Undefined (None) when no
-    value lies on either side, or when the run is shorter than PLATEAU_MIN_EPOCHS epochs."""
-    e0 = epochs - math.ceil(tail * epochs)
-    before, after = curve[curve.index <= e0], curve[curve.index > e0]
-    if before.empty or after.empty or epochs < PLATEAU_MIN_EPOCHS:
-        return {"from_epoch": e0, "gain": None, "plateau": None}
-    gain = float(after.max() - before.iloc[-1])
-    return {"from_epoch": int(e0), "gain": gain, "plateau": bool(gain < tol)}
+    schedule.plateau_gain: the last fifth starts after epoch e0 = epochs − ceil(tail x epochs);
+    gain = best value in (e0, epochs] − the last value at or before e0. plateau = gain < tol.
+    Undefined (None) when no value lies on either side, or when the run is shorter than
+    schedule.PLATEAU_MIN_EPOCHS epochs."""
+    e0, gain = plateau_gain(curve.to_dict(), epochs, tail)
+    return {"from_epoch": int(e0), "gain": gain, "plateau": None if gain is None else gain < tol}
 
 
 def per_epoch(runs: Sequence[CurveRun], track: str, baseline: str, sg: str, column: str,
