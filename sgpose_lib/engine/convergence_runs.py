@@ -72,4 +72,3 @@ def plateau_rule(params: Mapping, track: str) -> PlateauRule | None:
     except (KeyError, TypeError) as err:
         raise ConfigError(f"setting {params['setting']!r}: until_plateau needs min_epochs and "
                           f"max_epochs for track {track!r} ({err!r})") from None
-
