@@ -125,23 +125,25 @@ def test_until_plateau_equals_an_uninterrupted_run_of_its_final_config(smoke_cfg
 
 
 def test_until_plateau_stops_the_constant_phase_at_max_epochs(smoke_cfg, tmp_path):
-    cfg = _tiny(smoke_cfg, epochs=10, lr_steps=())
-    never = PlateauRule(every=5, min_epochs=10, max_epochs=10, tol=-1e9)
+    cfg = _tiny(smoke_cfg, epochs=5, lr_steps=())
+    never = PlateauRule(every=5, min_epochs=5, max_epochs=5, tol=-1e9)
     result = train_until_plateau(cfg, tmp_path / "run", never, progress=False)
-    assert result["first_drop"] == 10 and result["epochs"] == 12
+    # schedule_after(5): round(6.18) = 6 epochs, second drop round(5.71) = 6, after the last
+    assert result["first_drop"] == 5 and result["epochs"] == 6
+    assert result["checks"] == [{"epoch": 5, "gain": {"Mean": None}}]   # under 10 epochs
 
 
 def test_until_plateau_refuses_another_run_unless_restart(smoke_cfg, tmp_path):
-    fixed = _tiny(smoke_cfg, epochs=12, lr_steps=(9, 11))   # drops this rule would not choose
-    train(fixed, tmp_path / "run", progress=False, max_epochs=10)
-    rule = PlateauRule(every=5, min_epochs=10, max_epochs=10, tol=1e9)
-    cfg = _tiny(smoke_cfg, epochs=10, lr_steps=())
+    fixed = _tiny(smoke_cfg, epochs=6, lr_steps=(4, 5))   # drops this rule would not choose
+    train(fixed, tmp_path / "run", progress=False, max_epochs=5)
+    rule = PlateauRule(every=5, min_epochs=5, max_epochs=5)
+    cfg = _tiny(smoke_cfg, epochs=5, lr_steps=())
     with pytest.raises(TrainingError, match="lr_steps"):
         train_until_plateau(cfg, tmp_path / "run", rule, progress=False)
     result = train_until_plateau(cfg, tmp_path / "run", rule, restart=True, progress=False)
-    assert result["first_drop"] == 10
+    assert result["first_drop"] == 5 and result["epochs"] == 6
     stored = load_checkpoint(tmp_path / "run" / "last.pt")["config"]["train"]
-    assert list(stored["lr_steps"]) == [10, 11]
+    assert list(stored["lr_steps"]) == [5, 6]
 
 
 def test_cli_convergence_train_runs_a_plateau_setting(prepared, tmp_path, capsys):
@@ -154,7 +156,7 @@ def test_cli_convergence_train_runs_a_plateau_setting(prepared, tmp_path, capsys
         "setting: tiny\n"
         "settings:\n"
         "  tiny: {profile: smoke, val_every: 5,\n"
-        "         until_plateau: {min_epochs: {mpii: 10}, max_epochs: {mpii: 10}},\n"
+        "         until_plateau: {min_epochs: {mpii: 5}, max_epochs: {mpii: 5}},\n"
         "         set: {data.limit_train: 24, data.limit_val: 8, data.workers: 0,\n"
         f"               train.batch_size: 8, data.root: '{prepared}',\n"
         f"               data.image_root: '{root / 'data' / 'embedded'}'}}}}\n"
@@ -164,6 +166,6 @@ def test_cli_convergence_train_runs_a_plateau_setting(prepared, tmp_path, capsys
     assert main(["convergence", "train", "--params", str(params), "--study-params",
                  str(root / "params.yaml"), "--run", "m", "--out", str(out), "--quiet"]) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert line["first_drop"] == 10 and line["epochs"] == 12    # max_epochs: 10 -> 12 epochs
+    assert line["first_drop"] == 5 and line["epochs"] == 6    # max_epochs: 5 -> 6 epochs
     stored = json.loads((out / "config.json").read_text())["train"]
-    assert stored["epochs"] == 12 and stored["lr_steps"] == [10, 11]
+    assert stored["epochs"] == 6 and stored["lr_steps"] == [5, 6]
