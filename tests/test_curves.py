@@ -2,12 +2,14 @@
 rule, the per-epoch paired comparison and the trend verdict."""
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
 import pytest
 
-from sgpose_lib.engine.convergence_runs import paper_milestones, read_params, run_config
+from sgpose_lib.engine.convergence_runs import plateau_rule, read_params, run_config
+from sgpose_lib.engine.schedule import paper_milestones
 from sgpose_lib.report.convergence import _curve_summary, _trend, verdict_markdown, verdict_text
 from sgpose_lib.report.curves import CurveRun, per_epoch, plateau, validated
 from sgpose_lib.errors import ConfigError
@@ -106,6 +108,22 @@ def test_run_config_uses_the_setting_and_the_paper_schedule(tmp_path):
         read_params(bad)
 
 
+def test_plateau_setting_gives_a_rule_and_a_constant_phase(tmp_path):
+    text = open("convergence/params.yaml").read().replace("setting: cpu\n", "setting: cpu_plateau\n", 1)
+    (tmp_path / "params.yaml").write_text(text)
+    params = read_params(tmp_path / "params.yaml")
+    cfg = run_config(params, "coco_sg_r5_s0")
+    rule = plateau_rule(params, "coco")
+    assert (rule.every, rule.min_epochs, rule.max_epochs, rule.tol) == (5, 50, 160, 1.0)
+    assert cfg.train.epochs == 160 and cfg.train.lr_steps == () and cfg.train.val_every == 5
+    assert plateau_rule(read_params("convergence/params.yaml"), "mpii") is None   # fixed epochs
+    (tmp_path / "bad.yaml").write_text(text.replace("max_epochs: {mpii: 320, coco: 160}",
+                                                    "max_epochs: {mpii: 320}"))
+    with pytest.raises(ConfigError, match="until_plateau needs min_epochs and max_epochs for "
+                                          "track 'coco'"):
+        run_config(read_params(tmp_path / "bad.yaml"), "coco_sg_r5_s0")
+
+
 def test_gpu_setting_is_hrnet_w32_at_the_paper_sizes(tmp_path):
     """The `gpu` setting of the convergence pipeline (not run without a device): W32, 256x256 on
     the MPII-style track, 256x192 on COCO, the paper's schedule shape over its epochs."""
@@ -175,3 +193,62 @@ def test_verdict_counts_plateaus_of_the_whole_run_and_before_the_first_drop():
     assert line.endswith("the verdict is about models still improving, i.e. at the budget "
                          "trained, not at convergence.")
 
+
+
+def _plateau_run(folder, offset: float, done: int | None = None) -> None:
+    """A hand-made until_plateau run: PCKh 0.4 x min(epoch, 100) + offset at the constant lr
+    (the rule first holds at epoch 125, see test_until_plateau), +1.5 after the drops at 125 and
+    147 (schedule_after(125) = 154 epochs); `done`: epochs completed so far (default all)."""
+    epochs, steps = 154, [125, 147]
+    done = done or epochs
+    rows = []
+    for e in range(1, done + 1):
+        value = 0.4 * min(e, 100) + offset + (1.5 if e > 125 else 0.0)
+        rows.append({"epoch": e, "seconds": 1.0,
+                     "val_Mean": value if e % 5 == 0 or e == epochs else math.nan})
+    folder.mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(folder / "epochs.csv", index=False)
+    train = {"epochs": epochs, "lr_steps": steps} if done > 125 else {"epochs": 320, "lr_steps": []}
+    (folder / "config.json").write_text(json.dumps({"train": train}))
+
+
+def test_report_of_an_until_plateau_setting(tmp_path):
+    """Four hand-made runs whose constant phase ends by the rule at epoch 125: the schedule line,
+    the row pairing each run at its own end (SG − baseline = +2.0 on both seeds), the figure's
+    drops, the verdict; then one run still at the constant lr makes the verdict provisional."""
+    from sgpose_lib.report.convergence import build
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "setting: plateau\n"
+        "settings:\n  plateau: {profile: cpu, val_every: 5,\n"
+        "    until_plateau: {min_epochs: {mpii: 30}, max_epochs: {mpii: 320}}}\n"
+        "runs:\n"
+        "  b0: {track: mpii, variant: baseline, seed: 0}\n"
+        "  s0: {track: mpii, variant: sg, seed: 0}\n"
+        "  b1: {track: mpii, variant: baseline, seed: 1}\n"
+        "  s1: {track: mpii, variant: sg, seed: 1}\n")
+    for name, offset in (("b0", 0.0), ("s0", 2.0), ("b1", 1.0), ("s1", 3.0)):
+        _plateau_run(tmp_path / "runs" / name / "train", offset)
+    summary = build(params, tmp_path / "runs", tmp_path / "out", n_resamples=200)
+    text = (tmp_path / "out" / "convergence.md").read_text()
+    assert ("\n- b0: constant lr for 125 epochs (the plateau rule held: Mean +0.0); 154 epochs, "
+            "drops at 125, 147; finished\n" in text)
+    assert "**the gain holds with training**.\n" in text
+    assert "| end of each run (154) | 42.0 [41.5, 42.5] | 44.0 [43.5, 44.5] | +2.0 [+2.0, +2.0] |" in text
+    assert summary["runs"]["s1"]["constant_phase"]["ended_by"] == "plateau"
+    verdict = verdict_markdown(summary)
+    assert "at the end of each run's schedule (154 epochs) baseline 42.0" in verdict
+    assert ("- Plateau (mpii track): the constant-lr phase of 4 of 4 runs ended by the plateau "
+            "rule (at epochs 125 to 125), 0 at max_epochs, 0 still at the constant lr; 4 of 4 "
+            "runs finished the paper's two drops after it; the verdict is about models trained "
+            "until they stopped improving." in verdict)
+    # s1 interrupted at epoch 100, still at the constant lr
+    import shutil
+    shutil.rmtree(tmp_path / "runs" / "s1")
+    _plateau_run(tmp_path / "runs" / "s1" / "train", 3.0, done=100)
+    summary = build(params, tmp_path / "runs", tmp_path / "out", n_resamples=200)
+    text = (tmp_path / "out" / "convergence.md").read_text()
+    assert "s1: at the constant lr, 100 epochs so far (last check: Mean +8.0)" in text
+    assert "**the gain holds with training** (provisional: 1 of 4 runs not finished)." in text
+    assert "| end of each run (154) |" in text and "n=1" in text.split("end of each run")[1]
+    assert verdict_markdown(summary).count("the verdict is provisional") == 1

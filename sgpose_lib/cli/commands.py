@@ -198,9 +198,10 @@ def cmd_ablations(args) -> None:
 
 def cmd_convergence_train(args) -> None:
     from ..engine.convergence_runs import read_params, run_config
-    from ..engine.train import train
-    cfg = run_config(read_params(args.params), args.run, args.study_params)
-    result = train(cfg, args.out, resume=True, restart=True, progress=not args.quiet)
+    from ..engine.until_plateau import train_convergence_run
+    params = read_params(args.params)
+    cfg = run_config(params, args.run, args.study_params)
+    result = train_convergence_run(params, cfg, args.out, progress=not args.quiet)
     _print_train_result(args.out, result)
 
 

@@ -233,8 +233,8 @@ def _add_bench(sub) -> None:
 def _add_convergence(sub) -> None:
     s = _command(sub, "convergence", "the convergence study (convergence/dvc.yaml)")
     csub = s.add_subparsers(dest="convergence_command", required=True)
-    c = _command(csub, "train", "train one run of the convergence matrix (continues a run of the "
-                 "same config in --out, starts over where the config changed)")
+    c = _command(csub, "train", "train one run of the matrix, for its epochs or until its "
+                 "plateau (continues its run in --out, starts over where the config changed)")
     c.add_argument("--params", default="convergence/params.yaml", help="the setting and matrix")
     c.add_argument("--study-params", default="params.yaml", help="profiles and variants")
     c.add_argument("--run", required=True, help="a key of `runs` in --params")

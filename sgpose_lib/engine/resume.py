@@ -3,11 +3,12 @@
 A run folder is never overwritten or mixed by accident: a new run into a folder holding one
 (last.pt) stops unless `restart` (start over); a resume with another config stops with an error
 naming the differing keys (`config.config_differences`; keys of `config.RESULT_FREE_KEYS` may
-differ and `train.epochs` may grow) unless `restart`; on the CPU the instruction-set variables of
-`numerics.dispatch()` count as keys, since they change the bits. A checkpoint (`checkpoint_state`)
-holds the weights, Adam and DWA states, the config, the completed epochs, the best metric, the
-step, the CPU dispatch variables, the lr schedule and the torch RNG: all a resume needs to continue
-bit for bit, and what the resume checks compare.
+differ, `train.epochs` may grow and `train.lr_steps` may move where the completed epochs keep
+their learning rates, `schedule.same_rates`) unless `restart`; on the CPU the instruction-set
+variables of `numerics.dispatch()` count as keys, since they change the bits. A checkpoint
+(`checkpoint_state`) holds the weights, Adam and DWA states, the config, the completed epochs, the
+best metric, the step, the CPU dispatch variables, the lr schedule and the torch RNG: all a resume
+needs to continue bit for bit, and what the resume checks compare.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ..errors import TrainingError
 from ..losses import DynamicWeightAverage
 from ..numerics import CHOICE_VARIABLE, dispatch, dispatch_differences
 from .checkpoint_io import load_checkpoint
+from .schedule import same_rates
 
 
 def resume_checkpoint(out: Path, cfg: Config, device: torch.device, resume: bool, restart: bool,
@@ -38,6 +40,9 @@ def resume_checkpoint(out: Path, cfg: Config, device: torch.device, resume: bool
     # the stored config read as a Config: a key added since then counts as its default
     stored = config_from_dict(ckpt["config"], f"{last}: config").to_dict()
     diff = config_differences(stored, cfg.to_dict())
+    # the milestones may move where the epochs trained so far keep their learning rates
+    if same_rates(tuple(stored["train"]["lr_steps"]), cfg.train.lr_steps, ckpt["epoch"]):
+        diff = [d for d in diff if not d.startswith("train.lr_steps:")]
     # the CPU kernels' instruction set changes the bits (numerics.py)
     isa = dispatch_differences(ckpt.get("cpu_dispatch"), dispatch()) if device.type == "cpu" else []
     diff += isa

@@ -9,9 +9,11 @@ log as an uninterrupted run.
 
 A run folder is never overwritten by accident: one process at a time holds it (a lock), and
 resume.py decides whether its last.pt may be continued (same config up to the keys that do not
-change the result; `train.epochs` may grow: the run continues with the learning rate of `lr_at`,
-whose milestones are absolute epochs, so a run extended past its last milestone goes on at the
-decayed rate). Each step is step.py's `train_step`.
+change the result; `train.epochs` may grow: the run continues with the learning rate of
+schedule.py's `lr_at`, whose milestones are absolute epochs, so a run extended past its last
+milestone goes on at the decayed rate; `train.lr_steps` may change where the epochs already trained
+keep their rates, as when until_plateau.py fixes the drops). Each step is step.py's
+`train_step`.
 
 Under `torchrun` (WORLD_SIZE > 1) the model is wrapped in DistributedDataParallel; `batch_size` is
 the global batch, split evenly over the processes; only rank 0 writes files and shows progress.
@@ -44,17 +46,9 @@ from .provenance import environment
 from .loader import EpochSampler, train_loader
 from .resume import checkpoint_state, resume_checkpoint
 from .run_log import RunLog
+from .schedule import lr_at
 from .runtime import Dist, compile_cache, init_distributed, resolve_device, to_device
 from .step import read_steps, train_step
-
-
-def lr_at(epoch: int, cfg: Config) -> float:
-    """Learning rate of 0-based `epoch`: lr x factor^(number of milestones <= epoch).
-
-    With milestones (170, 200) the first 170 epochs use 1e-3, as the paper states (the official
-    code steps its scheduler at epoch start and so decays one epoch earlier)."""
-    t = cfg.train
-    return t.lr * t.lr_factor ** sum(epoch >= m for m in t.lr_steps)
 
 
 def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool = True,

@@ -17,24 +17,43 @@ from typing import Mapping
 
 import pandas as pd
 from ..config import TRACKS, config_from_dict
-from ..engine.convergence_runs import paper_milestones, read_params
-from .curves import (CURVE_METRICS, PLATEAU_MIN_EPOCHS, PLATEAU_TOL, CurveRun, curve_figure,
-                     curve_frame, curve_markdown, per_epoch, plateau, read_curve, validated)
+from ..engine.convergence_runs import plateau_rule, read_params
+from ..engine.schedule import PLATEAU_MIN_EPOCHS, PLATEAU_TOL, PlateauRule, paper_milestones
+from .curves import (CURVE_METRICS, CurveRun, curve_figure, curve_frame, curve_markdown,
+                     final_row, per_epoch, read_curve)
+from .plateaus import fixed_plateau_line, run_plateaus, schedule_text, until_plateau_line
 from .stats import Estimate, fmt_estimate, fmt_p
 
-BUDGETS = (5, 10, 15, 30, 45, 60, 90, 120)   # matched budgets (epochs) shown when validated
+BUDGETS = (5, 10, 15, 30, 45, 60, 90, 120, 160, 200, 240, 320)  # matched budgets (epochs)
 EARLY_EPOCH = 15                             # the trend runs from the first paired epoch >= this
 CHANGE_TOL = 1.0                             # points: gain changes smaller than this "hold"
 
 
 def collect(params: Mapping, runs_dir: str | Path) -> list[CurveRun]:
-    return [CurveRun(name, item["track"], item["variant"], int(item.get("seed", 0)),
-                     read_curve(Path(runs_dir) / name / "train"))
-            for name, item in params["runs"].items()]
+    """The runs of the matrix with their curves and, where config.json is on disk, schedules."""
+    runs = []
+    for name, item in params["runs"].items():
+        folder = Path(runs_dir) / name / "train"
+        epochs = steps = None
+        if (folder / "config.json").is_file():
+            train = json.loads((folder / "config.json").read_text())["train"]
+            epochs, steps = int(train["epochs"]), tuple(train["lr_steps"])
+        runs.append(CurveRun(name, item["track"], item["variant"], int(item.get("seed", 0)),
+                             read_curve(folder), epochs, steps))
+    return runs
 
 
-def _epochs_of(params: Mapping, track: str) -> int:
-    return int(params["spec"]["epochs"][track])
+def _track_schedule(params: Mapping, track: str) -> tuple[int | None, PlateauRule | None] | None:
+    """(fixed epochs, None) or (None, rule) of `track` in the setting; None where the setting
+    leaves the track out."""
+    spec = params["spec"]
+    if "until_plateau" in spec:
+        if track not in (spec["until_plateau"].get("min_epochs") or {}):
+            return None
+        return None, plateau_rule(params, track)
+    if track not in (spec.get("epochs") or {}):
+        return None
+    return int(spec["epochs"][track]), None
 
 
 def _trend(early: Estimate | None, final: Estimate | None) -> str:
@@ -93,13 +112,23 @@ def build(params_path: str | Path = "convergence/params.yaml",
     summary["trained_on"] = trained_on(params, runs_dir)
     parts = [_intro(params["setting"], spec),
              f"\nTrained on: {'; '.join(summary['trained_on']) or 'no run on disk yet'}.\n"]
-    tables, labels, frames = {}, {}, []
+    tables, labels, frames, drops = {}, {}, [], {}
     for track, metrics in CURVE_METRICS.items():
-        if track not in spec["epochs"]:
+        schedule = _track_schedule(params, track)
+        if schedule is None:
             continue
-        epochs = _epochs_of(params, track)
-        parts.append(f"\n## {track} track: {epochs} epochs, lr drops at "
-                     f"{', '.join(map(str, paper_milestones(epochs)))}\n")
+        epochs, rule = schedule
+        if rule is None:
+            parts.append(f"\n## {track} track: {epochs} epochs, lr drops at "
+                         f"{', '.join(map(str, paper_milestones(epochs)))}\n")
+        else:
+            summary.setdefault("rule", {"every": rule.every, "tol": rule.tol})[track] = {
+                "min_epochs": rule.min_epochs, "max_epochs": rule.max_epochs}
+            parts.append(f"\n## {track} track: until the plateau, then the paper's two drops\n\n"
+                         f"The rule is checked every {rule.every} epochs from epoch "
+                         f"{rule.min_epochs}; the constant-lr phase ends at epoch "
+                         f"{rule.max_epochs} at the latest.\n\n"
+                         + (schedule_text(runs, track, rule, summary["runs"]) or "No run yet.\n"))
         for column, label, factor in metrics:
             table = per_epoch(runs, track, "baseline", "sg", column, factor, n_resamples, seed)
             if table.empty:
@@ -108,17 +137,27 @@ def build(params_path: str | Path = "convergence/params.yaml",
             name = f"{track} track: {label}"
             tables[name], labels[name] = table, label
             frames.append(curve_frame(table, track, column))
-            shown = [b for b in BUDGETS if b < epochs] + [epochs]
+            drops[name] = [(r.variant, r.lr_steps[0]) for r in runs
+                           if r.track == track and r.lr_steps and rule is not None]
+            final = None if rule is None else final_row(runs, track, "baseline", "sg", column,
+                                                        factor, n_resamples, seed)
+            last = epochs or int(table["epoch"].max())
+            shown = [b for b in BUDGETS if b < last] + ([epochs] if epochs else [])
             parts.append(f"\n### {label} at matched budgets\n\n"
-                         + curve_markdown(table, label, shown))
-            curve = _curve_summary(table, label, epochs)
+                         + curve_markdown(table, label, shown, final))
+            curve = _curve_summary(table, label, epochs, final)
             summary["curves"][f"{track}/{column}"] = curve
-            plateaus = _run_plateaus(runs, track, column, factor, epochs, summary["runs"])
-            final = Estimate.from_dict(curve["final"]["diff"]) if curve["final"]["diff"] else None
-            span = f" from epoch {curve['early_epoch']} to {epochs}" if curve["early_epoch"] else ""
+            plateaus = run_plateaus(runs, track, column, factor, epochs, summary["runs"])
+            diff = Estimate.from_dict(curve["final"]["diff"]) if curve["final"]["diff"] else None
+            span = (f" from epoch {curve['early_epoch']} to {curve['end']}"
+                    if curve["early_epoch"] else "")
+            track_runs = [r for r in runs if r.track == track]
+            open_runs = sum(not r.finished for r in track_runs) if rule is not None else 0
+            note = (f" (provisional: {open_runs} of {len(track_runs)} runs not finished)"
+                    if open_runs else "")
             parts.append(f"\nStopped improving? {'; '.join(plateaus)}.\n\n"
                          f"Trend of SG − baseline{span}: "
-                         f"**{verdict_text(curve['trend'], final)}**.\n")
+                         f"**{verdict_text(curve['trend'], diff)}**{note}.\n")
     walls = [f"{n} {v['wall_s'] / 60:.1f} min ({v['epochs_done']} epochs)"
              for n, v in summary["runs"].items() if v.get("wall_s")]
     if walls:
@@ -128,7 +167,7 @@ def build(params_path: str | Path = "convergence/params.yaml",
         curve_figure(tables, labels, f"Convergence (setting {params['setting']}, profile "
                      f"{spec['profile']}): metric per epoch and SG − baseline\n"
                      + "\n".join(summary["trained_on"]),
-                     out / "curves.png")
+                     out / "curves.png", drops)
     (out / "convergence.md").write_text("".join(parts))
     (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()).to_csv(
         out / "convergence.csv", index=False, float_format="%.6g")
@@ -160,76 +199,56 @@ def trained_on(params: Mapping, runs_dir: str | Path) -> list[str]:
 
 def _intro(setting: str, spec: Mapping) -> str:
     every = "every epoch" if int(spec["val_every"]) == 1 else f"every {spec['val_every']} epochs"
-    return (f"# Convergence: does the SG gain survive training? (setting `{setting}`, "
-            f"profile `{spec['profile']}`)\n\n"
-            "Each run trains until the setting's epochs with the paper's schedule shape (lr × 0.1 "
-            f"at 170/210 and 200/210 of training) and is validated {every}. SG − baseline is "
-            "paired by seed: mean [95 % bootstrap CI] "
-            "and the paired t-test p (2 seeds give an indicative CI only). Values at a budget below "
-            "the final epoch come from the same long runs, i.e. before their lr drops.\n\n"
-            f"Plateau: a run has stopped improving when its best value in the last fifth of its "
-            f"epochs exceeds the last value before that fifth by less than {PLATEAU_TOL:g} point. "
-            "The paper's schedule puts both lr drops in the last fifth, so the rule is also "
-            "applied to the constant-lr phase before the first drop. Runs shorter than "
-            f"{PLATEAU_MIN_EPOCHS} epochs get no decision.\n")
+    rule = (f"a run has stopped improving when its best value in the last fifth of its "
+            f"epochs exceeds the last value before that fifth by less than {PLATEAU_TOL:g} point")
+    head = (f"# Convergence: does the SG gain survive training? (setting `{setting}`, "
+            f"profile `{spec['profile']}`)\n\n")
+    pairing = ("SG − baseline is paired by seed: mean [95 % bootstrap CI] and the paired t-test p "
+               "(2 seeds give an indicative CI only).")
+    if "until_plateau" in spec:
+        return (head + f"Each run trains at the constant lr, validated {every}, until it stops "
+                f"improving (plateau rule: {rule}; on the COCO track for mean OKS and body AP "
+                "both), then takes the paper's two lr drops placed around that epoch k: lr × 0.1 "
+                "from k and from round(k × 210/170) × 200/210 on, ending at round(k × 210/170) "
+                "epochs, so each run has its own length. " + pairing + " Values at a budget "
+                "come from the runs as they were at that epoch; the last row pairs each run at "
+                "its own end. The rule's value for the whole run is also given: its last fifth "
+                "holds both lr drops, whose one-off gain the rule counts as improvement.\n")
+    return (head + "Each run trains until the setting's epochs with the paper's schedule shape "
+            f"(lr × 0.1 at 170/210 and 200/210 of training) and is validated {every}. "
+            + pairing + " Values at a budget below the final epoch come from the same long "
+            "runs, i.e. before their lr drops.\n\n"
+            f"Plateau: {rule}. The paper's schedule puts both lr drops in the last fifth, so the "
+            "rule is also applied to the constant-lr phase before the first drop. Runs shorter "
+            f"than {PLATEAU_MIN_EPOCHS} epochs get no decision.\n")
 
 
-def _curve_summary(table: pd.DataFrame, label: str, epochs: int) -> dict:
-    """The summary of one metric's per_epoch table: levels at the final epoch, SG − baseline at
-    the first paired epoch >= EARLY_EPOCH (`early`), and the trend between the two (`short`
-    where the runs end before EARLY_EPOCH)."""
+def _curve_summary(table: pd.DataFrame, label: str, epochs: int | None,
+                   final_at_end: Mapping | None = None) -> dict:
+    """The summary of one metric's per_epoch table: levels at the end, SG − baseline at the
+    first paired epoch >= EARLY_EPOCH (`early`), and the trend between the two (`short` where
+    the runs end before EARLY_EPOCH). The end: epoch `epochs` of a fixed-length setting, or
+    `final_at_end` (curves.final_row: each run at its own end; None while none finished)."""
     by_epoch = {int(r["epoch"]): r for _, r in table.iterrows()}
     early_epoch = min((e for e in by_epoch
                        if by_epoch[e]["diff"] is not None and e >= EARLY_EPOCH), default=None)
-    final = by_epoch.get(epochs)
-    trend = "short" if epochs < EARLY_EPOCH else \
+    if epochs is not None:
+        final, end, after = by_epoch.get(epochs), str(epochs), f"after {epochs} epochs"
+        short = epochs < EARLY_EPOCH
+    else:
+        final = final_at_end
+        lo, hi = final["epochs"] if final is not None else (0, 0)
+        end = f"{lo}" if lo == hi else f"{lo}–{hi}"
+        after = f"at the end of each run's schedule ({end} epochs)"
+        short = final is not None and hi < EARLY_EPOCH
+    trend = "short" if short else \
         _trend(by_epoch[early_epoch]["diff"] if early_epoch else None,
                final["diff"] if final is not None else None)
     level = {k: (final[k].to_dict() if final is not None and final[k] is not None else None)
              for k in ("baseline", "sg", "diff")}
-    return {"label": label, "epochs": epochs, "early_epoch": early_epoch, "trend": trend,
-            "final": level,
+    return {"label": label, "epochs": epochs, "end": end, "after": after,
+            "early_epoch": early_epoch, "trend": trend, "final": level,
             "early_diff": by_epoch[early_epoch]["diff"].to_dict() if early_epoch else None}
-
-
-def _run_plateaus(runs: list[CurveRun], track: str, column: str, factor: float, epochs: int,
-                  summary_runs: dict) -> list[str]:
-    """Each run's plateau decision (whole run and before the first lr drop), recorded with its
-    epochs done and wall time in `summary_runs`; returns one text per run."""
-    texts = []
-    first_drop = paper_milestones(epochs)[0]
-    for r in runs:
-        if r.track != track or r.table is None:
-            continue
-        curve = validated(r.table, column, factor)
-        p = plateau(curve, epochs)
-        p["before_first_drop"] = plateau(curve[curve.index <= first_drop], first_drop)
-        wall = float(r.table["seconds"].sum()) if "seconds" in r.table else None
-        done = int(r.table["epoch"].max())
-        summary_runs.setdefault(r.name, {"epochs_done": done, "wall_s": wall})
-        summary_runs[r.name][column] = p
-        texts.append(_plateau_text(r.name, p, done, epochs))
-    return texts
-
-
-def _plateau_text(name: str, p: Mapping, done: int, epochs: int) -> str:
-    def one(q: Mapping, where: str) -> str:
-        state = {True: "plateau", False: "still improving", None: "undefined"}[q["plateau"]]
-        gain = f", {q['gain']:+.1f} over {where}" if q["gain"] is not None else ""
-        return state + gain
-    partial = f", {done}/{epochs} epochs" if done < epochs else ""
-    return (f"{name}: {one(p, 'the last fifth')}; at lr 1e-3 before the first drop: "
-            f"{one(p['before_first_drop'], 'its last fifth')}{partial}")
-
-
-def _plateau_count(decisions: list[Mapping]) -> tuple[int, int, str] | None:
-    """(runs at a plateau, runs decided, "a to b" range of their gains in points) of plateau
-    decisions (`curves.plateau`); None when no run has a gain."""
-    gains = [p["gain"] for p in decisions if p["gain"] is not None]
-    if not gains:
-        return None
-    return (sum(bool(p["plateau"]) for p in decisions), len(decisions),
-            f"{min(gains):+.1f} to {max(gains):+.1f}")
 
 
 def _none(v):
@@ -241,7 +260,8 @@ def verdict_markdown(summary: Mapping) -> str:
     lines = []
     for key, c in summary.get("curves", {}).items():
         f = c["final"]
-        lines.append(f"- {key.split('/')[0]} track, {c['label']}: after {c['epochs']} epochs "
+        lines.append(f"- {key.split('/')[0]} track, {c['label']}: "
+                     f"{c.get('after') or 'after %s epochs' % c['epochs']} "
                      f"baseline {fmt_estimate(Estimate.from_dict(f['baseline'])) if f['baseline'] else '—'}, "
                      f"SG {fmt_estimate(Estimate.from_dict(f['sg'])) if f['sg'] else '—'}; "
                      f"SG − baseline {fmt_estimate(Estimate.from_dict(f['diff']), signed=True) if f['diff'] else '—'}"
@@ -249,22 +269,21 @@ def verdict_markdown(summary: Mapping) -> str:
                      + (f", against {fmt_estimate(Estimate.from_dict(c['early_diff']), signed=True)}"
                         f" at epoch {c['early_epoch']}" if c["early_diff"] else "") + ": "
                      f"{verdict_text(c['trend'], Estimate.from_dict(f['diff']) if f['diff'] else None)}.")
-    for key, c in summary.get("curves", {}).items():
-        column = key.split("/")[1]
-        decided = [r[column] for r in summary.get("runs", {}).values() if column in r]
-        whole = _plateau_count(decided)
-        if whole:
-            flat, n, gains = whole
-            before = _plateau_count([p["before_first_drop"] for p in decided
-                                     if p.get("before_first_drop")])
-            before_text = (f"; before the first lr drop (lr 1e-3), {before[0]} of {before[1]} "
-                           f"(gain over that phase's last fifth {before[2]})" if before else "")
-            lines.append(f"- Plateau ({key.split('/')[0]} track, {c['label']}): {flat} of {n} "
-                         f"runs had stopped improving (gain over the last fifth {gains})"
-                         f"{before_text}; "
-                         + ("the verdict is about trained-to-plateau models." if flat == n
-                            else "the verdict is about models still improving, i.e. at the "
-                            "budget trained, not at convergence."))
+    runs = summary.get("runs", {})
+    if "rule" in summary:  # until_plateau: one line per track, on how the constant phases ended
+        for track in dict.fromkeys(k.split("/")[0] for k in summary.get("curves", {})):
+            phases = {n: r["constant_phase"] for n, r in runs.items()
+                      if r.get("constant_phase") and r.get("track") == track}
+            done = sum(bool(runs[n].get("finished")) for n in phases)
+            if phases:
+                lines.append(until_plateau_line(track, phases, done))
+    else:
+        for key, c in summary.get("curves", {}).items():
+            column = key.split("/")[1]
+            line = fixed_plateau_line(key.split("/")[0], c["label"],
+                                      [r[column] for r in runs.values() if column in r])
+            if line:
+                lines.append(line)
     tracks = {k.split("/")[0] for k, c in summary.get("curves", {}).items()}
     missing = [t for t in TRACKS if t not in tracks]
     if missing and lines:

@@ -14,7 +14,6 @@ had the model stopped improving at lr 1e-3 when the lr was dropped?
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -22,6 +21,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..engine.schedule import PLATEAU_TAIL, PLATEAU_TOL, plateau_gain
 from .canvas import plt, save_figure
 from .figures import figure_title
 from .stats import Estimate, fmt_estimate, fmt_p, paired_difference, summarize
@@ -32,19 +32,29 @@ CURVE_METRICS: dict[str, tuple[tuple[str, str, float], ...]] = {
     "coco": (("val_mean_oks", "mean per-person OKS (× 100)", 100.0),
              ("val_body_AP", "body-only AP (× 100)", 100.0)),
 }
-PLATEAU_TAIL = 0.2   # the last fifth of training
-PLATEAU_TOL = 1.0    # points
-PLATEAU_MIN_EPOCHS = 10  # shorter runs: no decision (their last fifth is one or two epochs)
 
 
 @dataclass(frozen=True)
 class CurveRun:
-    """One run's curve: seed and the epochs.csv table (None when the run is not on disk)."""
+    """One run's curve: seed and the epochs.csv table (None when the run is not on disk); the
+    schedule of its config.json where read (train.epochs, train.lr_steps)."""
     name: str
     track: str
     variant: str
     seed: int
     table: pd.DataFrame | None
+    epochs: int | None = None
+    lr_steps: tuple[int, ...] | None = None
+
+    @property
+    def done(self) -> int:
+        """Epochs completed (0 without a table)."""
+        return int(self.table["epoch"].max()) if self.table is not None else 0
+
+    @property
+    def finished(self) -> bool:
+        """Trained to the end of a schedule whose drops are fixed (config.json read)."""
+        return bool(self.epochs and self.lr_steps and self.done >= self.epochs)
 
 
 def read_curve(train_dir: str | Path) -> pd.DataFrame | None:
@@ -68,15 +78,12 @@ def plateau(curve: pd.Series, epochs: int, tail: float = PLATEAU_TAIL,
             tol: float = PLATEAU_TOL) -> dict:
     """Has a curve (epoch -> value) of a run of `epochs` epochs stopped improving?
 
-    The last fifth starts after epoch e0 = epochs − ceil(tail x epochs); gain = best value in
-    (e0, epochs] − the last value at or before e0. plateau = gain < tol. Undefined (None) when no
-    value lies on either side, or when the run is shorter than PLATEAU_MIN_EPOCHS epochs."""
-    e0 = epochs - math.ceil(tail * epochs)
-    before, after = curve[curve.index <= e0], curve[curve.index > e0]
-    if before.empty or after.empty or epochs < PLATEAU_MIN_EPOCHS:
-        return {"from_epoch": e0, "gain": None, "plateau": None}
-    gain = float(after.max() - before.iloc[-1])
-    return {"from_epoch": int(e0), "gain": gain, "plateau": bool(gain < tol)}
+    schedule.plateau_gain: the last fifth starts after epoch e0 = epochs − ceil(tail x epochs);
+    gain = best value in (e0, epochs] − the last value at or before e0. plateau = gain < tol.
+    Undefined (None) when no value lies on either side, or when the run is shorter than
+    schedule.PLATEAU_MIN_EPOCHS epochs."""
+    e0, gain = plateau_gain(curve.to_dict(), epochs, tail)
+    return {"from_epoch": int(e0), "gain": gain, "plateau": None if gain is None else gain < tol}
 
 
 def per_epoch(runs: Sequence[CurveRun], track: str, baseline: str, sg: str, column: str,
@@ -100,6 +107,27 @@ def per_epoch(runs: Sequence[CurveRun], track: str, baseline: str, sg: str, colu
     return pd.DataFrame(rows)
 
 
+def final_row(runs: Sequence[CurveRun], track: str, baseline: str, sg: str, column: str,
+              factor: float, n_resamples: int = 10_000, seed: int = 0) -> dict | None:
+    """per_epoch's row for the end of each finished run (runs of different lengths: each at its
+    own last validated epoch), with 'epochs': (shortest, longest); None when none finished."""
+    last = {}
+    for r in runs:
+        if r.track == track and r.finished and r.variant in (baseline, sg):
+            curve = validated(r.table, column, factor)
+            if not curve.empty:
+                last[(r.variant, r.seed)] = (int(curve.index[-1]), float(curve.iloc[-1]))
+    if not last:
+        return None
+    vals = {v: {sd: x for (var, sd), (_, x) in last.items() if var == v} for v in (baseline, sg)}
+    est = {v: summarize(list(vals[v].values()), list(vals[v]), n_resamples=n_resamples,
+                        seed=seed) if vals[v] else None for v in (baseline, sg)}
+    d = paired_difference(vals[sg], vals[baseline], n_resamples=n_resamples, seed=seed) \
+        if set(vals[sg]) & set(vals[baseline]) else None
+    ends = [e for e, _ in last.values()]
+    return {"epochs": (min(ends), max(ends)), "baseline": est[baseline], "sg": est[sg], "diff": d}
+
+
 def _flat(row: Mapping, key: str) -> dict:
     e: Estimate | None = row[key]
     if e is None:
@@ -118,22 +146,31 @@ def curve_frame(table: pd.DataFrame, track: str, metric: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def curve_markdown(table: pd.DataFrame, label: str, epochs: Sequence[int] | None = None) -> str:
-    """Markdown rows (epoch | baseline | SG | SG − baseline [CI] | p) at `epochs` (default all)."""
+def curve_markdown(table: pd.DataFrame, label: str, epochs: Sequence[int] | None = None,
+                   final: Mapping | None = None) -> str:
+    """Markdown rows (epoch | baseline | SG | SG − baseline [CI] | p) at `epochs` (default all),
+    then `final` (final_row: each run at its own end) where given."""
     lines = [f"| epoch | HRNet baseline: {label} | SG-HRNet: {label} | SG − baseline | p |",
              "|---:|---|---|---|---|"]
-    for _, r in table.iterrows():
-        if epochs is not None and int(r["epoch"]) not in epochs:
-            continue
-        lines.append(f"| {int(r['epoch'])} | {fmt_estimate(r['baseline'])} | "
+    rows = [(str(int(r["epoch"])), r) for _, r in table.iterrows()
+            if epochs is None or int(r["epoch"]) in epochs]
+    if final is not None:
+        lo, hi = final["epochs"]
+        rows.append((f"end of each run ({lo}{'' if lo == hi else f'–{hi}'})", final))
+    for name, r in rows:
+        lines.append(f"| {name} | {fmt_estimate(r['baseline'])} | "
                      f"{fmt_estimate(r['sg'])} | {fmt_estimate(r['diff'], signed=True)} | "
                      f"{fmt_p(r['diff'])} |")
     return "\n".join(lines) + "\n"
 
 
 def plot_curves(ax_metric, ax_diff, table: pd.DataFrame, label: str,
-                colors: tuple[str, str] = ("#4c72b0", "#dd8452")) -> None:
-    """Mean over seeds with the CI band per variant (left), SG − baseline with its CI (right)."""
+                colors: tuple[str, str] = ("#4c72b0", "#dd8452"),
+                drops: Sequence[tuple[str, int]] = ()) -> None:
+    """Mean over seeds with the CI band per variant (left), SG − baseline with its CI (right);
+    `drops`: (variant, epoch) of each run's first lr drop, drawn as dotted lines (left)."""
+    for variant, epoch in drops:
+        ax_metric.axvline(epoch, color=colors[variant != "baseline"], ls=":", lw=0.9)
     for key, name, color in (("baseline", "HRNet baseline", colors[0]),
                              ("sg", "SG-HRNet", colors[1])):
         rows = [(r["epoch"], r[key]) for _, r in table.iterrows() if r[key] is not None]
@@ -165,12 +202,14 @@ def plot_curves(ax_metric, ax_diff, table: pd.DataFrame, label: str,
 
 
 def curve_figure(tables: Mapping[str, pd.DataFrame], labels: Mapping[str, str], title: str,
-                 out_png: str | Path) -> Path:
-    """One row per curve (`tables`: name -> per_epoch table): metric per epoch, SG − baseline."""
+                 out_png: str | Path,
+                 drops: Mapping[str, Sequence[tuple[str, int]]] | None = None) -> Path:
+    """One row per curve (`tables`: name -> per_epoch table): metric per epoch, SG − baseline;
+    `drops`: name -> (variant, epoch) of each run's first lr drop (plot_curves)."""
     fig, axes = plt.subplots(len(tables), 2, figsize=(10, 3.2 * len(tables)), squeeze=False,
                              layout="constrained")
     for (name, table), row in zip(tables.items(), axes):
-        plot_curves(row[0], row[1], table, labels[name])
+        plot_curves(row[0], row[1], table, labels[name], drops=(drops or {}).get(name, ()))
         row[0].set_title(name, fontsize=9)
     fig.suptitle(title, fontsize=9)
     return save_figure(fig, out_png, 120)

@@ -1,0 +1,145 @@
+"""Per-run plateau decisions of the convergence report, and how each run's constant phase ended.
+
+Each run (curves.CurveRun, with its config's epochs and lr_steps) gets two decisions of the plateau
+rule (schedule.plateau_gain: less than 1 point gained over the last fifth), in points of one metric:
+- the whole run, whose last fifth holds the paper's two lr drops;
+- its constant-lr phase, the epochs before its first drop (a run still in that phase: the epochs
+  so far).
+Runs of an until_plateau setting also get how their constant phase ended (`constant_phase`),
+recomputed from their curves with the setting's rule (schedule.first_drop, every metric of the
+track at once): `plateau` (the rule held at epoch k), `max_epochs`, or `running`; a first drop in
+config.json other than that k is reported (`matches_config` false).
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from ..engine.schedule import RULE_METRICS, PlateauRule, first_drop, paper_milestones, rule_met
+from .curves import CurveRun, plateau, validated
+
+
+def run_plateaus(runs: Sequence[CurveRun], track: str, column: str, factor: float,
+                 fixed_epochs: int | None, summary_runs: dict) -> list[str]:
+    """Each run's two decisions for `column`, recorded with its epochs done and wall time in
+    `summary_runs`; one text per run. `fixed_epochs`: the setting's epochs of the track (drops at
+    the paper's fractions of them), None where each run has its own (config.json)."""
+    texts = []
+    for r in runs:
+        if r.track != track or r.table is None:
+            continue
+        curve = validated(r.table, column, factor)
+        epochs = fixed_epochs or (r.epochs if r.lr_steps else r.done)
+        first = (paper_milestones(fixed_epochs)[0] if fixed_epochs
+                 else r.lr_steps[0] if r.lr_steps else r.done)
+        p = plateau(curve, epochs)
+        p["before_first_drop"] = plateau(curve[curve.index <= first], first)
+        wall = float(r.table["seconds"].sum()) if "seconds" in r.table else None
+        entry = summary_runs.setdefault(r.name, {})
+        entry.setdefault("epochs_done", r.done)
+        entry.setdefault("wall_s", wall)
+        entry[column] = p
+        texts.append(_plateau_text(r.name, p, r.done, epochs, constant=not fixed_epochs
+                                   and not r.lr_steps))
+    return texts
+
+
+def _plateau_text(name: str, p: Mapping, done: int, epochs: int, constant: bool) -> str:
+    def one(q: Mapping, where: str) -> str:
+        state = {True: "plateau", False: "still improving", None: "undefined"}[q["plateau"]]
+        gain = f", {q['gain']:+.1f} over {where}" if q["gain"] is not None else ""
+        return state + gain
+    if constant:
+        return f"{name}: at lr 1e-3 after {done} epochs: {one(p, 'the last fifth')}"
+    partial = f", {done}/{epochs} epochs" if done < epochs else ""
+    return (f"{name}: {one(p, 'the last fifth')}; at lr 1e-3 before the first drop: "
+            f"{one(p['before_first_drop'], 'its last fifth')}{partial}")
+
+
+def constant_phase(run: CurveRun, rule: PlateauRule) -> dict:
+    """How the constant-lr phase of an until_plateau run ended: {'first_drop': k or None,
+    'ended_by': 'plateau' | 'max_epochs' | 'running', 'gain': metric -> points at the deciding
+    check, 'matches_config': whether config.json's first drop is k}."""
+    curves = {name: validated(run.table, f"val_{name}", factor).to_dict()
+              for name, factor in RULE_METRICS[run.track]}
+    k, checks = first_drop(curves, rule, run.done)
+    ended = "running" if k is None else "plateau" if rule_met(checks, rule) else "max_epochs"
+    config_first = run.lr_steps[0] if run.lr_steps else None
+    return {"first_drop": k, "ended_by": ended,
+            "gain": checks[-1]["gain"] if checks else {},
+            "matches_config": config_first == k}
+
+
+def schedule_text(runs: Sequence[CurveRun], track: str, rule: PlateauRule,
+                  summary_runs: dict) -> str:
+    """A markdown list, one item per run of `track`: where its constant phase ended and why, its
+    schedule and progress; each run's constant_phase recorded in `summary_runs`."""
+    texts = []
+    for r in runs:
+        if r.track != track or r.table is None:
+            continue
+        c = constant_phase(r, rule)
+        summary_runs.setdefault(r.name, {}).update(track=r.track, finished=r.finished,
+                                                   constant_phase=c)
+        gains = ", ".join(f"{name} {g:+.1f}" for name, g in c["gain"].items() if g is not None)
+        if c["first_drop"] is None:
+            texts.append(f"{r.name}: at the constant lr, {r.done} epochs so far "
+                         f"(last check: {gains or 'none yet'})")
+            continue
+        why = ("the plateau rule held" if c["ended_by"] == "plateau"
+               else "max_epochs reached, rule not met")
+        plan = (f"{r.epochs} epochs, drops at {', '.join(map(str, r.lr_steps))}"
+                if c["matches_config"] else
+                f"MISMATCH: config.json's first drop is {r.lr_steps[0] if r.lr_steps else None}")
+        progress = "finished" if r.finished else f"{r.done}/{r.epochs} epochs"
+        texts.append(f"{r.name}: constant lr for {c['first_drop']} epochs ({why}: {gains}); "
+                     f"{plan}; {progress}")
+    return "".join(f"- {t}\n" for t in texts)
+
+
+def plateau_count(decisions: list[Mapping]) -> tuple[int, int, str] | None:
+    """(runs at a plateau, runs decided, "a to b" range of their gains in points) of plateau
+    decisions (`curves.plateau`); None when no run has a gain."""
+    gains = [p["gain"] for p in decisions if p["gain"] is not None]
+    if not gains:
+        return None
+    return (sum(bool(p["plateau"]) for p in decisions), len(decisions),
+            f"{min(gains):+.1f} to {max(gains):+.1f}")
+
+
+def fixed_plateau_line(track: str, label: str, decided: list[Mapping]) -> str | None:
+    """The verdict's plateau line of a fixed-length setting: runs whose whole run (and whose
+    constant-lr phase) stopped improving; the verdict speaks of trained-to-plateau models only
+    when every whole run did."""
+    whole = plateau_count(decided)
+    if not whole:
+        return None
+    flat, n, gains = whole
+    before = plateau_count([p["before_first_drop"] for p in decided if p.get("before_first_drop")])
+    before_text = (f"; before the first lr drop (lr 1e-3), {before[0]} of {before[1]} "
+                   f"(gain over that phase's last fifth {before[2]})" if before else "")
+    return (f"- Plateau ({track} track, {label}): {flat} of {n} runs had stopped improving "
+            f"(gain over the last fifth {gains}){before_text}; "
+            + ("the verdict is about trained-to-plateau models." if flat == n
+               else "the verdict is about models still improving, i.e. at the budget trained, "
+               "not at convergence."))
+
+
+def until_plateau_line(track: str, phases: Mapping[str, Mapping], finished: int) -> str:
+    """The verdict's plateau line of an until_plateau setting: how the runs' constant phases
+    ended (`phases`: run -> constant_phase) and how many runs finished their drops."""
+    n = len(phases)
+    ends = {why: sorted(p["first_drop"] for p in phases.values() if p["ended_by"] == why)
+            for why in ("plateau", "max_epochs")}
+    running = sum(p["ended_by"] == "running" for p in phases.values())
+    at = (f" (at epochs {ends['plateau'][0]} to {ends['plateau'][-1]})"
+          if ends["plateau"] else "")
+    text = (f"- Plateau ({track} track): the constant-lr phase of {len(ends['plateau'])} of {n} "
+            f"runs ended by the plateau rule{at}, {len(ends['max_epochs'])} at max_epochs, "
+            f"{running} still at the constant lr; {finished} of {n} runs finished the paper's "
+            "two drops after it; ")
+    if len(ends["plateau"]) == n and finished == n:
+        return text + "the verdict is about models trained until they stopped improving."
+    if running or finished < n:
+        return text + "the runs are not finished: the verdict is provisional."
+    return text + ("the runs that hit max_epochs were still improving there: the verdict is about "
+                   "models trained that long, not at convergence.")
