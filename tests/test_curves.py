@@ -10,7 +10,8 @@ import pytest
 
 from sgpose_lib.engine.convergence_runs import plateau_rule, read_params, run_config
 from sgpose_lib.engine.schedule import paper_milestones
-from sgpose_lib.report.convergence import _curve_summary, _trend, verdict_markdown, verdict_text
+from sgpose_lib.report.convergence import _curve_summary, verdict_markdown
+from sgpose_lib.report.trend import trend_of, verdict_text
 from sgpose_lib.report.curves import CurveRun, per_epoch, plateau, validated
 from sgpose_lib.errors import ConfigError
 from sgpose_lib.report.stats import Estimate
@@ -34,7 +35,7 @@ def test_plateau_compares_the_last_fifth_with_the_value_before_it():
     assert plateau(curve[curve.index <= 35], 45)["plateau"] is None   # nothing after e0
 
 
-def test_runs_too_short_get_no_plateau_and_no_trend():
+def test_runs_too_short_get_no_plateau_and_notrend_of():
     """A 3-epoch run: its "last fifth" is one epoch (the lr drop's), so no plateau decision; and
     no epoch >= 15 to start the trend from, so the verdict says that, not "runs missing"."""
     curve = pd.Series([1.0, 4.5, 4.3], index=[1, 2, 3])
@@ -83,13 +84,13 @@ def test_per_epoch_pairs_by_seed_and_skips_unvalidated_epochs():
     (Estimate(-0.1, n=1), Estimate(-1.5, n=1), "reverse"),
 ])
 def test_trend_of_the_gain(early, final, trend):
-    assert _trend(early, final) == trend
+    assert trend_of(early, final) == trend
 
 
 def test_a_vanished_gain_says_what_it_rests_on():
     """Two seeds: the CI includes 0. One seed has no CI: the verdict says so (not "the CI")."""
     two, one = Estimate(0.5, -0.5, 1.5, 2), Estimate(-0.2, n=1)
-    assert _trend(Estimate(0.4, n=1), one) == "vanish"
+    assert trend_of(Estimate(0.4, n=1), one) == "vanish"
     assert verdict_text("vanish", two).endswith("(the final CI includes 0)")
     assert verdict_text("vanish", one).endswith(
         "(n = 1, no CI: the final |SG − baseline| is below 1 point)")

@@ -1,17 +1,20 @@
 """Does the SG gain survive training? Baseline and SG-HRNet trained until they stop improving.
 
 `convergence/params.yaml` names a `setting` (cpu: the study's cpu-profile model on the embedded
-data; gpu: HRNet-W32 at the paper's input sizes) and the runs (track, variant, radius, seed). Each
-run trains for the setting's epochs of its track with the paper's schedule shape: lr x 0.1 at
-the same fractions of training as epochs 170 and 200 of 210 (`paper_milestones`), validated every
-`val_every` epochs. The report compares SG − baseline at matched budgets (epochs), each with its
-paired-seed CI and t-test, decides per run whether it reached a plateau (`curves.plateau`) and
-generates the verdict: does the gain grow, hold, shrink or vanish with training?
+data; cpu_plateau: the same, trained until the plateau; gpu: HRNet-W32 at the paper's input sizes)
+and the runs (track, variant, radius, seed). A run trains either for the setting's epochs of its
+track with the paper's schedule shape (lr x 0.1 at the same fractions of training as epochs 170
+and 200 of 210, `schedule.paper_milestones`), or (until_plateau) at the constant lr until its
+plateau and then through the paper's drops placed around it, each run with its own length
+(engine/until_plateau.py); validated every `val_every` epochs. The report compares SG − baseline
+at matched budgets (epochs) and at the end of each run, each with its paired-seed CI and t-test,
+gives each run's plateau decisions (plateaus.py) and generates the verdict (trend.py): does the
+gain grow, hold, shrink or vanish with training?
 """
 from __future__ import annotations
 
 import json
-import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -23,10 +26,9 @@ from .curves import (CURVE_METRICS, CurveRun, curve_figure, curve_frame, curve_m
                      final_row, per_epoch, read_curve)
 from .plateaus import fixed_plateau_line, run_plateaus, schedule_text, until_plateau_line
 from .stats import Estimate, fmt_estimate, fmt_p
+from .trend import EARLY_EPOCH, trend_of, verdict_text
 
 BUDGETS = (5, 10, 15, 30, 45, 60, 90, 120, 160, 200, 240, 320)  # matched budgets (epochs)
-EARLY_EPOCH = 15                             # the trend runs from the first paired epoch >= this
-CHANGE_TOL = 1.0                             # points: gain changes smaller than this "hold"
 
 
 def collect(params: Mapping, runs_dir: str | Path) -> list[CurveRun]:
@@ -56,48 +58,6 @@ def _track_schedule(params: Mapping, track: str) -> tuple[int | None, PlateauRul
     return int(spec["epochs"][track]), None
 
 
-def _trend(early: Estimate | None, final: Estimate | None) -> str:
-    """grow / hold / shrink / vanish / none / reverse / undecided, from SG − baseline early and
-    at the end. `none`: no gain early (mean <= 0) and none at the end; `reverse`: SG ends below
-    the baseline (CI below 0, or without a CI at least CHANGE_TOL points below)."""
-    if early is None or final is None or not math.isfinite(final.mean):
-        return "undecided"
-    final_zero = final.has_ci and final.lo <= 0 <= final.hi
-    if final_zero or (not final.has_ci and abs(final.mean) < CHANGE_TOL):
-        return "vanish" if early.mean > 0 else "none"
-    if final.mean < 0:
-        return "reverse"
-    if final.mean > early.mean + CHANGE_TOL:
-        return "grow"
-    if final.mean < early.mean - CHANGE_TOL:
-        return "shrink"
-    return "hold"
-
-
-VERDICT_TEXT = {
-    "grow": "the gain grows with training",
-    "hold": "the gain holds with training",
-    "shrink": "the gain shrinks with training but stays above zero",
-    "vanish": "the gain vanishes once the models are trained",
-    "none": "no gain early or at the end (SG − baseline stays near zero)",
-    "reverse": "SG ends below the baseline",
-    "undecided": "undecided (runs missing)",
-    "short": f"undecided: the runs end before epoch {EARLY_EPOCH}, where the trend starts",
-}
-
-
-def verdict_text(trend: str, final: Estimate | None) -> str:
-    """VERDICT_TEXT[trend], with what a vanished gain rests on: a final CI that includes 0, or,
-    with one seed per variant (no CI), a final |SG − baseline| below CHANGE_TOL points."""
-    text = VERDICT_TEXT[trend]
-    if trend != "vanish" or final is None:
-        return text
-    if final.has_ci:
-        return text + " (the final CI includes 0)"
-    return (text + f" (n = {final.n}, no CI: the final |SG − baseline| is below "
-            f"{CHANGE_TOL:g} point)")
-
-
 def build(params_path: str | Path = "convergence/params.yaml",
           runs_dir: str | Path = "convergence/runs", out_dir: str | Path = "reports/convergence",
           n_resamples: int = 10_000, seed: int = 0) -> dict:
@@ -112,67 +72,87 @@ def build(params_path: str | Path = "convergence/params.yaml",
     summary["trained_on"] = trained_on(params, runs_dir)
     parts = [_intro(params["setting"], spec),
              f"\nTrained on: {'; '.join(summary['trained_on']) or 'no run on disk yet'}.\n"]
-    tables, labels, frames, drops = {}, {}, [], {}
+    curves = _Curves()
     for track, metrics in CURVE_METRICS.items():
         schedule = _track_schedule(params, track)
         if schedule is None:
             continue
         epochs, rule = schedule
-        if rule is None:
-            parts.append(f"\n## {track} track: {epochs} epochs, lr drops at "
-                         f"{', '.join(map(str, paper_milestones(epochs)))}\n")
-        else:
-            summary.setdefault("rule", {"every": rule.every, "tol": rule.tol})[track] = {
-                "min_epochs": rule.min_epochs, "max_epochs": rule.max_epochs}
-            parts.append(f"\n## {track} track: until the plateau, then the paper's two drops\n\n"
-                         f"The rule is checked every {rule.every} epochs from epoch "
-                         f"{rule.min_epochs}; the constant-lr phase ends at epoch "
-                         f"{rule.max_epochs} at the latest.\n\n"
-                         + (schedule_text(runs, track, rule, summary["runs"]) or "No run yet.\n"))
+        parts.append(_track_heading(track, epochs, rule, runs, summary))
         for column, label, factor in metrics:
-            table = per_epoch(runs, track, "baseline", "sg", column, factor, n_resamples, seed)
-            if table.empty:
-                parts.append(f"\n{label}: no run on disk yet.\n")
-                continue
-            name = f"{track} track: {label}"
-            tables[name], labels[name] = table, label
-            frames.append(curve_frame(table, track, column))
-            drops[name] = [(r.variant, r.lr_steps[0]) for r in runs
-                           if r.track == track and r.lr_steps and rule is not None]
-            final = None if rule is None else final_row(runs, track, "baseline", "sg", column,
-                                                        factor, n_resamples, seed)
-            last = epochs or int(table["epoch"].max())
-            shown = [b for b in BUDGETS if b < last] + ([epochs] if epochs else [])
-            parts.append(f"\n### {label} at matched budgets\n\n"
-                         + curve_markdown(table, label, shown, final))
-            curve = _curve_summary(table, label, epochs, final)
-            summary["curves"][f"{track}/{column}"] = curve
-            plateaus = run_plateaus(runs, track, column, factor, epochs, summary["runs"])
-            diff = Estimate.from_dict(curve["final"]["diff"]) if curve["final"]["diff"] else None
-            span = (f" from epoch {curve['early_epoch']} to {curve['end']}"
-                    if curve["early_epoch"] else "")
-            track_runs = [r for r in runs if r.track == track]
-            open_runs = sum(not r.finished for r in track_runs) if rule is not None else 0
-            note = (f" (provisional: {open_runs} of {len(track_runs)} runs not finished)"
-                    if open_runs else "")
-            parts.append(f"\nStopped improving? {'; '.join(plateaus)}.\n\n"
-                         f"Trend of SG − baseline{span}: "
-                         f"**{verdict_text(curve['trend'], diff)}**{note}.\n")
+            parts.append(_metric_part(runs, track, (column, label, factor), epochs, rule,
+                                      summary, curves, n_resamples, seed))
     walls = [f"{n} {v['wall_s'] / 60:.1f} min ({v['epochs_done']} epochs)"
              for n, v in summary["runs"].items() if v.get("wall_s")]
     if walls:
         parts.append("\nTraining wall time per run (epoch time summed, validation excluded): "
                      + "; ".join(walls) + ".\n")
-    if tables:
-        curve_figure(tables, labels, f"Convergence (setting {params['setting']}, profile "
-                     f"{spec['profile']}): metric per epoch and SG − baseline\n"
+    if curves.tables:
+        curve_figure(curves.tables, curves.labels, f"Convergence (setting {params['setting']}, "
+                     f"profile {spec['profile']}): metric per epoch and SG − baseline\n"
                      + "\n".join(summary["trained_on"]),
-                     out / "curves.png", drops)
+                     out / "curves.png", curves.drops)
     (out / "convergence.md").write_text("".join(parts))
+    frames = curves.frames
     (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()).to_csv(
         out / "convergence.csv", index=False, float_format="%.6g")
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=_none) + "\n")
     return summary
+
+
+@dataclass
+class _Curves:
+    """What the figure and the CSV collect, one entry per (track, metric) name."""
+    tables: dict = field(default_factory=dict)   # name -> curves.per_epoch table
+    labels: dict = field(default_factory=dict)   # name -> metric label
+    frames: list = field(default_factory=list)   # curves.curve_frame rows for the CSV
+    drops: dict = field(default_factory=dict)    # name -> (variant, first drop) of each run
+
+
+def _track_heading(track: str, epochs: int | None, rule: PlateauRule | None,
+                   runs: list[CurveRun], summary: dict) -> str:
+    """The track's heading: its fixed schedule, or the plateau rule and each run's schedule
+    (recorded in summary['rule'] and summary['runs'])."""
+    if rule is None:
+        return (f"\n## {track} track: {epochs} epochs, lr drops at "
+                f"{', '.join(map(str, paper_milestones(epochs)))}\n")
+    summary.setdefault("rule", {"every": rule.every, "tol": rule.tol})[track] = {
+        "min_epochs": rule.min_epochs, "max_epochs": rule.max_epochs}
+    return (f"\n## {track} track: until the plateau, then the paper's two drops\n\n"
+            f"The rule is checked every {rule.every} epochs from epoch {rule.min_epochs}; the "
+            f"constant-lr phase ends at epoch {rule.max_epochs} at the latest.\n\n"
+            + (schedule_text(runs, track, rule, summary["runs"]) or "No run yet.\n"))
+
+
+def _metric_part(runs: list[CurveRun], track: str, metric: tuple[str, str, float],
+                 epochs: int | None, rule: PlateauRule | None, summary: dict, curves: _Curves,
+                 n_resamples: int, seed: int) -> str:
+    """One metric of a track (`metric`: column, label, factor to points): the matched-budget
+    table, each run's plateau decisions and the trend; its curve goes to `curves`."""
+    column, label, factor = metric
+    table = per_epoch(runs, track, "baseline", "sg", column, factor, n_resamples, seed)
+    if table.empty:
+        return f"\n{label}: no run on disk yet.\n"
+    name = f"{track} track: {label}"
+    curves.tables[name], curves.labels[name] = table, label
+    curves.frames.append(curve_frame(table, track, column))
+    curves.drops[name] = [(r.variant, r.lr_steps[0]) for r in runs
+                          if r.track == track and r.lr_steps and rule is not None]
+    final = None if rule is None else final_row(runs, track, "baseline", "sg", column, factor,
+                                                n_resamples, seed)
+    last = epochs or int(table["epoch"].max())
+    shown = [b for b in BUDGETS if b < last] + ([epochs] if epochs else [])
+    curve = _curve_summary(table, label, epochs, final)
+    summary["curves"][f"{track}/{column}"] = curve
+    plateaus = run_plateaus(runs, track, column, factor, epochs, summary["runs"])
+    diff = Estimate.from_dict(curve["final"]["diff"]) if curve["final"]["diff"] else None
+    span = f" from epoch {curve['early_epoch']} to {curve['end']}" if curve["early_epoch"] else ""
+    track_runs = [r for r in runs if r.track == track]
+    open_runs = sum(not r.finished for r in track_runs) if rule is not None else 0
+    note = f" (provisional: {open_runs} of {len(track_runs)} runs not finished)" if open_runs else ""
+    return (f"\n### {label} at matched budgets\n\n" + curve_markdown(table, label, shown, final)
+            + f"\nStopped improving? {'; '.join(plateaus)}.\n\n"
+            f"Trend of SG − baseline{span}: **{verdict_text(curve['trend'], diff)}**{note}.\n")
 
 
 def trained_on(params: Mapping, runs_dir: str | Path) -> list[str]:
@@ -242,7 +222,7 @@ def _curve_summary(table: pd.DataFrame, label: str, epochs: int | None,
         after = f"at the end of each run's schedule ({end} epochs)"
         short = final is not None and hi < EARLY_EPOCH
     trend = "short" if short else \
-        _trend(by_epoch[early_epoch]["diff"] if early_epoch else None,
+        trend_of(by_epoch[early_epoch]["diff"] if early_epoch else None,
                final["diff"] if final is not None else None)
     level = {k: (final[k].to_dict() if final is not None and final[k] is not None else None)
              for k in ("baseline", "sg", "diff")}

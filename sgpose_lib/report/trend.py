@@ -1,0 +1,57 @@
+"""Does the SG gain grow, hold, shrink or vanish with training? The convergence report's verdict.
+
+From SG − baseline (stats.Estimate, points, paired by seed) early in training (the first paired
+epoch >= EARLY_EPOCH) and at the end: `trend_of` names the trend, `verdict_text` says it, with
+what a vanished gain rests on (a final CI that includes 0, or with one seed per variant a final
+|SG − baseline| below CHANGE_TOL points).
+"""
+from __future__ import annotations
+
+import math
+
+from .stats import Estimate
+
+EARLY_EPOCH = 15    # the trend runs from the first paired epoch >= this
+CHANGE_TOL = 1.0    # points: gain changes smaller than this "hold"
+
+
+def trend_of(early: Estimate | None, final: Estimate | None) -> str:
+    """grow / hold / shrink / vanish / none / reverse / undecided, from SG − baseline early and
+    at the end. `none`: no gain early (mean <= 0) and none at the end; `reverse`: SG ends below
+    the baseline (CI below 0, or without a CI at least CHANGE_TOL points below)."""
+    if early is None or final is None or not math.isfinite(final.mean):
+        return "undecided"
+    final_zero = final.has_ci and final.lo <= 0 <= final.hi
+    if final_zero or (not final.has_ci and abs(final.mean) < CHANGE_TOL):
+        return "vanish" if early.mean > 0 else "none"
+    if final.mean < 0:
+        return "reverse"
+    if final.mean > early.mean + CHANGE_TOL:
+        return "grow"
+    if final.mean < early.mean - CHANGE_TOL:
+        return "shrink"
+    return "hold"
+
+
+VERDICT_TEXT = {
+    "grow": "the gain grows with training",
+    "hold": "the gain holds with training",
+    "shrink": "the gain shrinks with training but stays above zero",
+    "vanish": "the gain vanishes once the models are trained",
+    "none": "no gain early or at the end (SG − baseline stays near zero)",
+    "reverse": "SG ends below the baseline",
+    "undecided": "undecided (runs missing)",
+    "short": f"undecided: the runs end before epoch {EARLY_EPOCH}, where the trend starts",
+}
+
+
+def verdict_text(trend: str, final: Estimate | None) -> str:
+    """VERDICT_TEXT[trend], with what a vanished gain rests on: a final CI that includes 0, or,
+    with one seed per variant (no CI), a final |SG − baseline| below CHANGE_TOL points."""
+    text = VERDICT_TEXT[trend]
+    if trend != "vanish" or final is None:
+        return text
+    if final.has_ci:
+        return text + " (the final CI includes 0)"
+    return (text + f" (n = {final.n}, no CI: the final |SG − baseline| is below "
+            f"{CHANGE_TOL:g} point)")
