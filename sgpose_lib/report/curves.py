@@ -21,17 +21,18 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..engine.schedule import PLATEAU_TAIL, PLATEAU_TOL, plateau_gain
+from ..engine.schedule import PLATEAU_TAIL, PLATEAU_TOL, RULE_METRICS, plateau_gain
 from .canvas import plt, save_figure
 from .figures import figure_title
 from .stats import Estimate, fmt_estimate, fmt_p, paired_difference, summarize
 
-# per track: (column of epochs.csv, label, factor to percent)
+_LABELS = {"Mean": "PCKh@0.5 Mean (%)", "mean_oks": "mean per-person OKS (× 100)",
+           "body_AP": "body-only AP (× 100)"}
+# per track: (column of epochs.csv, label, factor to percent); the metrics and factors of the
+# plateau rule (schedule.RULE_METRICS), so that the curves shown are the curves it decides on
 CURVE_METRICS: dict[str, tuple[tuple[str, str, float], ...]] = {
-    "mpii": (("val_Mean", "PCKh@0.5 Mean (%)", 1.0),),
-    "coco": (("val_mean_oks", "mean per-person OKS (× 100)", 100.0),
-             ("val_body_AP", "body-only AP (× 100)", 100.0)),
-}
+    track: tuple((f"val_{name}", _LABELS[name], factor) for name, factor in metrics)
+    for track, metrics in RULE_METRICS.items()}
 
 
 @dataclass(frozen=True)
@@ -97,14 +98,20 @@ def per_epoch(runs: Sequence[CurveRun], track: str, baseline: str, sg: str, colu
     for e in epochs:
         vals = {v: {sd: float(s[e]) for (var, sd), s in series.items() if var == v and e in s.index}
                 for v in (baseline, sg)}
-        b = summarize(list(vals[baseline].values()), list(vals[baseline]),
-                      n_resamples=n_resamples, seed=seed) if vals[baseline] else None
-        s = summarize(list(vals[sg].values()), list(vals[sg]),
-                      n_resamples=n_resamples, seed=seed) if vals[sg] else None
-        d = paired_difference(vals[sg], vals[baseline], n_resamples=n_resamples, seed=seed) \
-            if set(vals[sg]) & set(vals[baseline]) else None
-        rows.append({"epoch": e, "baseline": b, "sg": s, "diff": d})
+        rows.append({"epoch": e, **_estimates(vals, baseline, sg, n_resamples, seed)})
     return pd.DataFrame(rows)
+
+
+def _estimates(vals: Mapping[str, Mapping[int, float]], baseline: str, sg: str,
+               n_resamples: int, seed: int) -> dict:
+    """{'baseline', 'sg', 'diff'} of values by variant and seed: each variant's mean over seeds
+    with its CI, SG − baseline paired by seed; None where there are no values (or no pair)."""
+    est = {key: summarize(list(vals[v].values()), list(vals[v]), n_resamples=n_resamples,
+                          seed=seed) if vals[v] else None
+           for key, v in (("baseline", baseline), ("sg", sg))}
+    est["diff"] = paired_difference(vals[sg], vals[baseline], n_resamples=n_resamples,
+                                    seed=seed) if set(vals[sg]) & set(vals[baseline]) else None
+    return est
 
 
 def final_row(runs: Sequence[CurveRun], track: str, baseline: str, sg: str, column: str,
@@ -120,12 +127,8 @@ def final_row(runs: Sequence[CurveRun], track: str, baseline: str, sg: str, colu
     if not last:
         return None
     vals = {v: {sd: x for (var, sd), (_, x) in last.items() if var == v} for v in (baseline, sg)}
-    est = {v: summarize(list(vals[v].values()), list(vals[v]), n_resamples=n_resamples,
-                        seed=seed) if vals[v] else None for v in (baseline, sg)}
-    d = paired_difference(vals[sg], vals[baseline], n_resamples=n_resamples, seed=seed) \
-        if set(vals[sg]) & set(vals[baseline]) else None
     ends = [e for e, _ in last.values()]
-    return {"epochs": (min(ends), max(ends)), "baseline": est[baseline], "sg": est[sg], "diff": d}
+    return {"epochs": (min(ends), max(ends)), **_estimates(vals, baseline, sg, n_resamples, seed)}
 
 
 def _flat(row: Mapping, key: str) -> dict:
