@@ -181,7 +181,8 @@ def test_verdict_counts_plateaus_of_the_whole_run_and_before_the_first_drop():
     speak of models still improving."""
     diff = Estimate(n=1, mean=1.5, lo=math.nan, hi=math.nan, p=math.nan).to_dict()
     summary = {"curves": {"mpii/val_Mean": {
-        "label": "PCKh@0.5 Mean (%)", "epochs": 160, "early_epoch": 15, "trend": "shrink",
+        "label": "PCKh@0.5 Mean (%)", "epochs": 160, "after": "after 160 epochs",
+        "early_epoch": 15, "trend": "shrink",
         "early_diff": diff, "final": {"baseline": diff, "sg": diff, "diff": diff}}},
         "runs": {
             "a": {"val_Mean": {"plateau": False, "gain": 2.2,

@@ -133,8 +133,9 @@ def test_section_6_names_what_each_convergence_setting_was_trained_on(fabricated
     _, _, robust = robustness_table(study)
     _, _, attention = attention_table(study)
     d = {"n": 2, "mean": 2.6, "lo": 2.2, "hi": 2.9, "p": 0.094}
-    curve = {"label": "PCKh@0.5 Mean (%)", "epochs": 3, "end": "3", "early_epoch": None,
-             "trend": "short", "early_diff": None, "final": {"baseline": d, "sg": d, "diff": d}}
+    curve = {"label": "PCKh@0.5 Mean (%)", "epochs": 3, "end": "3", "after": "after 3 epochs",
+             "early_epoch": None, "trend": "short", "early_diff": None,
+             "final": {"baseline": d, "sg": d, "diff": d}}
     gpu = {"setting": "gpu", "profile": "paper", "runs": {},
            "curves": {"mpii/val_Mean": curve, "coco/val_mean_oks": {**curve, "label": "OKS"}},
            "trained_on": ["mpii track: hrnet_w32 at 256×256 (h×w) on the embedded data, "
