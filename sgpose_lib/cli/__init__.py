@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError, SgposeError
-from .parser import EXIT_USAGE, build_parser
+from .arguments import EXIT_USAGE
+from .parser import build_parser
 
 EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports it
 

@@ -7,71 +7,13 @@ from __future__ import annotations
 import argparse
 
 from ..config import GT_BOXES, TRACKS
+from .arguments import (HelpFormatter, Parser, command, height_width, non_negative_int,
+                        positive_int)
 from .commands import (DEFAULT_EMBEDDED, DEFAULT_PREPARED, cmd_ablations, cmd_analyze,
                         cmd_attention_stats, cmd_baselines, cmd_bench, cmd_config,
                         cmd_convergence_report, cmd_convergence_train, cmd_evaluate, cmd_info,
                         cmd_prepare, cmd_report, cmd_robustness_evaluate, cmd_robustness_perturb,
                         cmd_train)
-
-EXIT_USAGE = 2          # a user mistake (argparse's code too)
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error: `sgpose <cmd>: error: ...` (no usage block), exit 2."""
-
-    def error(self, message: str):
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
-
-
-class _Help(argparse.ArgumentDefaultsHelpFormatter):
-    """Each option's help ends with its default: '(default: off)' for a flag, '(default: none)'
-    for an empty list, '(required)' for a required option; none is added where the default is
-    None (the help text then says what leaving the option out means)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if action.required:
-            return f"{text} (required)"
-        if action.default is None or action.default is argparse.SUPPRESS:
-            return text
-        if action.nargs == 0 and action.default is False:
-            return f"{text} (default: off)"
-        if action.default == []:
-            return f"{text} (default: none)"
-        return super()._get_help_string(action)
-
-
-def _non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 0")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    """argparse type: an integer > 0."""
-    value = _non_negative_int(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("0 must be > 0")
-    return value
-
-
-def _hw(text: str) -> tuple[int, int]:
-    """'256x192' (height x width, the field's convention) -> (width, height)."""
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not HEIGHTxWIDTH, e.g. 256x192") from None
-    return (w, h)
-
-
-def _command(sub, name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
-    """A subcommand whose options' help ends with their defaults."""
-    return sub.add_parser(name, help=help, description=description or help, formatter_class=_Help)
 
 
 def _add_run_choice(s: argparse.ArgumentParser) -> None:
@@ -94,27 +36,27 @@ def _add_no_fuse(s: argparse.ArgumentParser) -> None:
 
 
 def _add_data_commands(sub) -> None:
-    s = _command(sub, "prepare", "prepare the embedded data set's two tracks")
+    s = command(sub, "prepare", "prepare the embedded data set's two tracks")
     s.add_argument("--embedded", default=DEFAULT_EMBEDDED, help="the embedded data set folder")
     s.add_argument("--out", default=DEFAULT_PREPARED,
                    help="folder for the prepared annotation files of both tracks")
-    s.add_argument("--seed", type=_non_negative_int, default=0,
+    s.add_argument("--seed", type=non_negative_int, default=0,
                    help="seed of the MPII-style track's train/validation split (integer >= 0)")
     s.set_defaults(func=cmd_prepare)
 
-    s = _command(sub, "info", "parameters and multiply-adds of a model")
+    s = command(sub, "info", "parameters and multiply-adds of a model")
     s.add_argument("--model", default="hrnet_w32",
                    help="model preset (width and stage layout, sgpose_lib.model.PRESETS)")
     s.add_argument("--sgm", action="store_true", help="also the SG model (SGM at its 4 sites)")
-    s.add_argument("--input", type=_hw, default="256x192",
+    s.add_argument("--input", type=height_width, default="256x192",
                    help="network input HEIGHTxWIDTH in pixels, multiples of 32")
-    s.add_argument("--joints", type=_positive_int, default=17,
+    s.add_argument("--joints", type=positive_int, default=17,
                    help="joints (heatmaps): 17 COCO, 16 MPII")
     s.set_defaults(func=cmd_info)
 
 
 def _add_train(sub) -> None:
-    s = _command(sub, "train", "train one run", description=(
+    s = command(sub, "train", "train one run", description=(
         "Train one run of a profile of --params into the run folder --out (resumable). "
         "`sgpose config` prints every settable key (dotted, e.g. data.train_ann) with its current "
         "value: the keys for --set and for params.yaml, e.g. data.train_ann, data.val_ann and "
@@ -125,9 +67,9 @@ def _add_train(sub) -> None:
                    help="disc radius r of the SGM target (Eq. 2), in pixels of the paper's "
                         "64-pixel-high heatmap, scaled with the heatmap height for other input "
                         "sizes (default: the profile's data.radius)")
-    s.add_argument("--seed", type=_non_negative_int, default=None,
+    s.add_argument("--seed", type=non_negative_int, default=None,
                    help="random seed, integer >= 0 (default: the profile's train.seed)")
-    s.add_argument("--epochs", type=_positive_int, default=None,
+    s.add_argument("--epochs", type=positive_int, default=None,
                    help="training epochs (default: the profile's train.epochs)")
     s.add_argument("--set", nargs="+", action="extend", metavar="KEY=VALUE", default=[],
                    help="override config keys (list them with `sgpose config`), values in YAML, "
@@ -141,7 +83,7 @@ def _add_train(sub) -> None:
     s.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
     s.set_defaults(func=cmd_train)
 
-    s = _command(sub, "config", "print every settable config key with its current value",
+    s = command(sub, "config", "print every settable config key with its current value",
                  description="Print every key of the configuration (dotted, e.g. data.train_ann) "
                  "with its current value for a profile, track and variant: the keys that "
                  "`sgpose train --set KEY=VALUE` and params.yaml's profiles accept.")
@@ -150,7 +92,7 @@ def _add_train(sub) -> None:
 
 
 def _add_evaluate(sub) -> None:
-    s = _command(sub, "evaluate", "evaluate a checkpoint (flip test by default)", description=(
+    s = command(sub, "evaluate", "evaluate a checkpoint (flip test by default)", description=(
         "Evaluate a training checkpoint: PCKh@0.5 in percent (MPII track) or COCO AP/AR as "
         "fractions in [0, 1] (COCO track). metrics.json also records the units and the settings "
         "it was made with."))
@@ -165,7 +107,7 @@ def _add_evaluate(sub) -> None:
                         "split, limited to the run's data.limit_val samples if set)")
     s.add_argument("--image-root", default=None, help="folder the annotation file's image paths "
                    "are relative to (default: the run's data.image_root)")
-    s.add_argument("--workers", type=_non_negative_int, default=None,
+    s.add_argument("--workers", type=non_negative_int, default=None,
                    help="DataLoader worker processes, integer >= 0 (default: the run's "
                         "data.workers)")
     s.add_argument("--out", default=None, help="folder for metrics.json and (COCO track) "
@@ -174,7 +116,7 @@ def _add_evaluate(sub) -> None:
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_evaluate)
 
-    s = _command(sub, "baselines", "untrained-model and mean-pose reference metrics")
+    s = command(sub, "baselines", "untrained-model and mean-pose reference metrics")
     s.add_argument("--params", default="params.yaml", help="the study's parameter file")
     s.add_argument("--profile", default=None,
                    help="profile of --params (default: its top-level `profile` key)")
@@ -184,7 +126,7 @@ def _add_evaluate(sub) -> None:
 
 
 def _add_report_commands(sub) -> None:
-    s = _command(sub, "report", "build the tables and figures of reports/")
+    s = command(sub, "report", "build the tables and figures of reports/")
     s.add_argument("--params", default="params.yaml", help="the study's parameter file")
     s.add_argument("--runs", default="runs", help="folder of the run folders")
     s.add_argument("--out", default="reports", help="folder for tables/, figures/ and README.md")
@@ -192,7 +134,7 @@ def _add_report_commands(sub) -> None:
                    help="also rewrite this README file's Results section (default: none)")
     s.set_defaults(func=cmd_report)
 
-    s = _command(sub, "ablations", "the ablation table (reports/ablations/) from "
+    s = command(sub, "ablations", "the ablation table (reports/ablations/) from "
                  "`dvc repro ablations/dvc.yaml`")
     s.add_argument("--ablation-params", default="ablations/params.yaml",
                    help="the ablation matrix")
@@ -205,15 +147,15 @@ def _add_report_commands(sub) -> None:
 
 
 def _add_bench(sub) -> None:
-    s = _command(sub, "bench", "cost of the SGM and throughput, baseline vs SG")
+    s = command(sub, "bench", "cost of the SGM and throughput, baseline vs SG")
     s.add_argument("--model", default="hrnet_w32",
                    help="model preset (width and stage layout, sgpose_lib.model.PRESETS)")
-    s.add_argument("--input", type=_hw, default="256x192",
+    s.add_argument("--input", type=height_width, default="256x192",
                    help="network input HEIGHTxWIDTH in pixels, multiples of 32")
     s.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to time")
-    s.add_argument("--batch", type=_positive_int, default=8, help="images per timed call")
-    s.add_argument("--repeats", type=_positive_int, default=5, help="timed calls per measurement")
-    s.add_argument("--threads", type=_non_negative_int, default=0,
+    s.add_argument("--batch", type=positive_int, default=8, help="images per timed call")
+    s.add_argument("--repeats", type=positive_int, default=5, help="timed calls per measurement")
+    s.add_argument("--threads", type=non_negative_int, default=0,
                    help="torch.set_num_threads (0: torch's default)")
     s.add_argument("--scaling", action="store_true",
                    help="only the scaling study (widths x input sizes), added to the report")
@@ -231,9 +173,9 @@ def _add_bench(sub) -> None:
 
 
 def _add_convergence(sub) -> None:
-    s = _command(sub, "convergence", "the convergence study (convergence/dvc.yaml)")
+    s = command(sub, "convergence", "the convergence study (convergence/dvc.yaml)")
     csub = s.add_subparsers(dest="convergence_command", required=True)
-    c = _command(csub, "train", "train one run of the matrix, for its epochs or until its "
+    c = command(csub, "train", "train one run of the matrix, for its epochs or until its "
                  "plateau (continues its run in --out, starts over where the config changed)")
     c.add_argument("--params", default="convergence/params.yaml", help="the setting and matrix")
     c.add_argument("--study-params", default="params.yaml", help="profiles and variants")
@@ -241,7 +183,7 @@ def _add_convergence(sub) -> None:
     c.add_argument("--out", required=True, help="the run folder")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=cmd_convergence_train)
-    c = _command(csub, "report", "curves, SG − baseline at matched budgets, plateaus, verdict")
+    c = command(csub, "report", "curves, SG − baseline at matched budgets, plateaus, verdict")
     c.add_argument("--params", default="convergence/params.yaml", help="the setting and matrix")
     c.add_argument("--runs", default="convergence/runs", help="folder of the run folders")
     c.add_argument("--out", default="reports/convergence", help="folder for the tables and figure")
@@ -249,19 +191,19 @@ def _add_convergence(sub) -> None:
 
 
 def _add_analysis_commands(sub) -> None:
-    s = _command(sub, "robustness", "background-swap robustness (COCO track)")
+    s = command(sub, "robustness", "background-swap robustness (COCO track)")
     rsub = s.add_subparsers(dest="robustness_command", required=True)
-    r = _command(rsub, "perturb", "write the images with swapped backgrounds")
+    r = command(rsub, "perturb", "write the images with swapped backgrounds")
     r.add_argument("--val-ann", default=f"{DEFAULT_PREPARED}/coco_val.json",
                    help="COCO-format annotation file whose images are perturbed")
     r.add_argument("--image-root", default=DEFAULT_EMBEDDED,
                    help="folder the annotation file's image paths are relative to")
     r.add_argument("--out", default="data/perturbed",
                    help="folder for the <condition>/ images and manifest.json")
-    r.add_argument("--seed", type=_non_negative_int, default=0,
+    r.add_argument("--seed", type=non_negative_int, default=0,
                    help="seed of the clutter backgrounds (integer >= 0)")
     r.set_defaults(func=cmd_robustness_perturb)
-    r = _command(rsub, "evaluate", "metrics and per-person OKS of a checkpoint per condition")
+    r = command(rsub, "evaluate", "metrics and per-person OKS of a checkpoint per condition")
     r.add_argument("--checkpoint", required=True, help="training checkpoint of a COCO-track run")
     r.add_argument("--perturbed", default="data/perturbed",
                    help="folder written by `sgpose robustness perturb`")
@@ -270,7 +212,7 @@ def _add_analysis_commands(sub) -> None:
                    help="folder for robustness.json and <condition>/metrics.json")
     r.set_defaults(func=cmd_robustness_evaluate)
 
-    s = _command(sub, "analyze", "what applies to a run: background-swap robustness "
+    s = command(sub, "analyze", "what applies to a run: background-swap robustness "
                  "(COCO track) and attention statistics (SG models)")
     s.add_argument("--checkpoint", required=True, help="training checkpoint (a run's last.pt)")
     s.add_argument("--perturbed", default="data/perturbed",
@@ -280,7 +222,7 @@ def _add_analysis_commands(sub) -> None:
     _add_no_fuse(s)
     s.set_defaults(func=cmd_analyze)
 
-    s = _command(sub, "attention-stats", "SGM maps vs disc targets and person masks")
+    s = command(sub, "attention-stats", "SGM maps vs disc targets and person masks")
     s.add_argument("--checkpoint", required=True, help="training checkpoint of an SG run")
     s.add_argument("--out", default=None,
                    help="folder for attention.json (default: none, the statistics are "
@@ -289,7 +231,7 @@ def _add_analysis_commands(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="sgpose", description=__doc__, formatter_class=_Help)
+    p = Parser(prog="sgpose", description=__doc__, formatter_class=HelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     _add_data_commands(sub)
     _add_train(sub)
