@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -128,7 +129,7 @@ def test_plateau_setting_gives_a_rule_and_a_constant_phase(tmp_path):
 def test_gpu_setting_is_hrnet_w32_at_the_paper_sizes(tmp_path):
     """The `gpu` setting of the convergence pipeline (not run without a device): W32, 256x256 on
     the MPII-style track, 256x192 on COCO, the paper's schedule shape over its epochs."""
-    text = open("convergence/params.yaml").read().replace("setting: cpu", "setting: gpu", 1)
+    text = re.sub(r"(?m)^setting: .*$", "setting: gpu", open("convergence/params.yaml").read(), 1)
     (tmp_path / "params.yaml").write_text(text)
     params = read_params(tmp_path / "params.yaml")
     mpii, coco = run_config(params, "mpii_sg_r5_s0"), run_config(params, "coco_baseline_s0")
@@ -159,7 +160,7 @@ def test_gpu_setting_trains_on_cpu_at_tiny_size(prepared, tmp_path):
     the same engine path (bf16 and the deferred loss reads of log_every 50 included; bf16
     autocast applies on CUDA only)."""
     from sgpose_lib.engine.train import train
-    text = open("convergence/params.yaml").read().replace("setting: cpu", "setting: gpu", 1)
+    text = re.sub(r"(?m)^setting: .*$", "setting: gpu", open("convergence/params.yaml").read(), 1)
     (tmp_path / "params.yaml").write_text(text)
     cfg = run_config(read_params(tmp_path / "params.yaml"), "mpii_sg_r5_s0")
     cfg.model.preset, cfg.data.mpii_image_size, cfg.data.workers = "hrnet_tiny", (64, 64), 0
@@ -180,7 +181,8 @@ def test_verdict_counts_plateaus_of_the_whole_run_and_before_the_first_drop():
     speak of models still improving."""
     diff = Estimate(n=1, mean=1.5, lo=math.nan, hi=math.nan, p=math.nan).to_dict()
     summary = {"curves": {"mpii/val_Mean": {
-        "label": "PCKh@0.5 Mean (%)", "epochs": 160, "early_epoch": 15, "trend": "shrink",
+        "label": "PCKh@0.5 Mean (%)", "epochs": 160, "after": "after 160 epochs",
+        "early_epoch": 15, "trend": "shrink",
         "early_diff": diff, "final": {"baseline": diff, "sg": diff, "diff": diff}}},
         "runs": {
             "a": {"val_Mean": {"plateau": False, "gain": 2.2,

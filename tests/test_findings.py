@@ -126,26 +126,35 @@ def test_discussion_reads_every_number_from_the_summaries(fabricated):
 
 
 def test_section_6_names_what_each_convergence_setting_was_trained_on(fabricated):
-    """The cpu setting's verdict, then the GPU runs with their card and epochs (from the two
-    summaries), each line saying where its numbers come from."""
+    """The pipeline's setting first, then its other reports (archived fixed-length runs, GPU runs)
+    with their epochs per track and where they were trained (all from the summaries), each line
+    saying where its numbers come from."""
     _, study = fabricated
     _, _, robust = robustness_table(study)
     _, _, attention = attention_table(study)
     d = {"n": 2, "mean": 2.6, "lo": 2.2, "hi": 2.9, "p": 0.094}
-    curve = {"label": "PCKh@0.5 Mean (%)", "epochs": 3, "early_epoch": None, "trend": "short",
-             "early_diff": None, "final": {"baseline": d, "sg": d, "diff": d}}
-    gpu = {"setting": "gpu", "profile": "paper", "runs": {}, "curves": {"mpii/val_Mean": curve},
+    curve = {"label": "PCKh@0.5 Mean (%)", "epochs": 3, "end": "3", "after": "after 3 epochs",
+             "early_epoch": None, "trend": "short", "early_diff": None,
+             "final": {"baseline": d, "sg": d, "diff": d}}
+    gpu = {"setting": "gpu", "profile": "paper", "runs": {},
+           "curves": {"mpii/val_Mean": curve, "coco/val_mean_oks": {**curve, "label": "OKS"}},
            "trained_on": ["mpii track: hrnet_w32 at 256×256 (h×w) on the embedded data, "
                           "NVIDIA H200"]}
-    cpu = {**gpu, "setting": "cpu", "profile": "cpu", "trained_on": ["mpii track: CPU"]}
-    text = discussion({"profile": "smoke"}, robust, attention, cpu, gpu)
+    cpu = {**gpu, "setting": "cpu_plateau", "profile": "cpu", "trained_on": ["mpii track: CPU"]}
+    fixed = {**cpu, "setting": "cpu", "curves": {"mpii/val_Mean": {**curve, "end": "160"},
+                                                 "coco/val_mean_oks": {**curve, "end": "60"}}}
+    text = discussion({"profile": "smoke"}, robust, attention, cpu,
+                      [("convergence_fixed", fixed), ("convergence_gpu", gpu)])
     section = text.split("## 6.")[1].split("## Caveats")[0]
-    assert "Setting `cpu` (profile `cpu`), `dvc repro convergence/dvc.yaml`; SG − baseline " \
-           "paired by seed, [95 % bootstrap CI]; trained on: mpii track: CPU:" in section
+    assert "Setting `cpu_plateau` (profile `cpu`), `dvc repro convergence/dvc.yaml`; SG − " \
+           "baseline paired by seed, [95 % bootstrap CI]; trained on: mpii track: CPU:" in section
+    assert ("Setting `cpu` (profile `cpu`), mpii track 160, coco track 60 epochs per run; trained "
+            "on: mpii track: CPU (`reports/convergence_fixed/convergence.md`):") in section
     assert ("Setting `gpu` (profile `paper`), 3 epochs per run; trained on: mpii track: hrnet_w32 "
             "at 256×256 (h×w) on the embedded data, NVIDIA H200 "
             "(`reports/convergence_gpu/convergence.md`):") in section
-    assert section.count("undecided: the runs end before epoch 15") == 2
+    assert section.index("`cpu_plateau`") < section.index("`cpu` (") < section.index("`gpu`")
+    assert section.count("undecided: the runs end before epoch 15") == 6  # 2 curves x 3 settings
     assert "Setting `gpu`" not in discussion({"profile": "smoke"}, robust, attention, cpu)
 
 

@@ -231,6 +231,33 @@ def test_results_section_and_readme(study, tmp_path):
     assert plain.read_text() == "no markers\n" and caught
 
 
+def test_results_section_says_what_the_verdicts_become_once_trained(study, tmp_path):
+    """The README's results give the convergence pipeline's verdict per metric (from
+    reports/convergence/summary.json) after the short-budget headline lines, and nothing where
+    that summary is not written."""
+    _, summary = study
+    assert "Trained longer" not in write_results_section(summary, out_dir=tmp_path)
+    diff = {"n": 2, "mean": 0.4, "lo": -1.0, "hi": 1.8, "p": 0.5}
+    level = {"n": 2, "mean": 46.0, "lo": 45.5, "hi": 46.5, "p": None}
+    conv = {"setting": "cpu_plateau", "profile": "cpu", "rule": {"tol": 1.0}, "curves": {
+        "mpii/val_Mean": {"label": "PCKh@0.5 Mean (%)", "epochs": None, "end": "179–185",
+                          "after": "at the end of each run's schedule (179–185 epochs)",
+                          "early_epoch": 15, "trend": "vanish",
+                          "early_diff": {"n": 2, "mean": 3.2, "lo": 1.5, "hi": 4.9, "p": 0.1},
+                          "final": {"baseline": level, "sg": level, "diff": diff}}}}
+    (tmp_path / "convergence").mkdir()
+    (tmp_path / "convergence" / "summary.json").write_text(json.dumps(conv))
+    text = write_results_section(summary, out_dir=tmp_path)
+    lines = text.splitlines()
+    head = lines.index(next(ln for ln in lines if ln.startswith("- **Trained longer**")))
+    assert "setting `cpu_plateau`, profile `cpu`: each run until its plateau" in lines[head]
+    assert lines[head + 1] == (
+        "  - mpii track, PCKh@0.5 Mean (%): at the end of each run's schedule (179–185 epochs) "
+        "baseline 46.0 [45.5, 46.5], SG 46.0 [45.5, 46.5]; SG − baseline +0.4 [−1.0, +1.8] "
+        "(p 0.500), against +3.2 [+1.5, +4.9] at epoch 15: the gain vanishes once the models "
+        "are trained (the final CI includes 0).")
+
+
 def test_plot_training_curves_single_run(study):
     root, _ = study
     fig = viz.plot_training_curves(root / "runs" / "mpii_sg_r5_s0" / "train")

@@ -235,20 +235,23 @@ def _none(v):
     return None
 
 
+def curve_verdict(key: str, c: Mapping) -> str:
+    """One metric's verdict from its summary `c` (key 'track/column'): the levels at the end,
+    SG − baseline with its CI and p, against its value at the early epoch, and the trend."""
+    f = c["final"]
+    est = {k: Estimate.from_dict(f[k]) if f[k] else None for k in ("baseline", "sg", "diff")}
+    text = {k: fmt_estimate(e, signed=k == "diff") if e else "—" for k, e in est.items()}
+    early = (f", against {fmt_estimate(Estimate.from_dict(c['early_diff']), signed=True)} at "
+             f"epoch {c['early_epoch']}" if c["early_diff"] else "")
+    return (f"{key.split('/')[0]} track, {c['label']}: {c['after']} baseline {text['baseline']}, "
+            f"SG {text['sg']}; SG − baseline {text['diff']} "
+            f"(p {fmt_p(est['diff']) if est['diff'] else '—'}){early}: "
+            f"{verdict_text(c['trend'], est['diff'])}.")
+
+
 def verdict_markdown(summary: Mapping) -> str:
     """The generated verdict paragraph for reports/README.md."""
-    lines = []
-    for key, c in summary.get("curves", {}).items():
-        f = c["final"]
-        lines.append(f"- {key.split('/')[0]} track, {c['label']}: "
-                     f"{c.get('after') or 'after %s epochs' % c['epochs']} "
-                     f"baseline {fmt_estimate(Estimate.from_dict(f['baseline'])) if f['baseline'] else '—'}, "
-                     f"SG {fmt_estimate(Estimate.from_dict(f['sg'])) if f['sg'] else '—'}; "
-                     f"SG − baseline {fmt_estimate(Estimate.from_dict(f['diff']), signed=True) if f['diff'] else '—'}"
-                     f" (p {fmt_p(Estimate.from_dict(f['diff'])) if f['diff'] else '—'})"
-                     + (f", against {fmt_estimate(Estimate.from_dict(c['early_diff']), signed=True)}"
-                        f" at epoch {c['early_epoch']}" if c["early_diff"] else "") + ": "
-                     f"{verdict_text(c['trend'], Estimate.from_dict(f['diff']) if f['diff'] else None)}.")
+    lines = [f"- {curve_verdict(key, c)}" for key, c in summary.get("curves", {}).items()]
     runs = summary.get("runs", {})
     if "rule" in summary:  # until_plateau: one line per track, on how the constant phases ended
         for track in dict.fromkeys(k.split("/")[0] for k in summary.get("curves", {})):

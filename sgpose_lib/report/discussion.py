@@ -8,7 +8,7 @@ Nothing is typed by hand.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from ..analysis.backgrounds import CONDITIONS
 from .convergence import verdict_markdown
@@ -68,11 +68,14 @@ _CAVEATS = ["", "## Caveats", "",
 
 
 def discussion(report_summary: dict, robust: dict, attention: dict,
-               convergence: dict | None = None, convergence_gpu: dict | None = None) -> str:
-    """reports/README.md: the paper's claims against our numbers (all read from the summaries)."""
+               convergence: dict | None = None,
+               other_settings: Sequence[tuple[str, dict]] = ()) -> str:
+    """reports/README.md: the paper's claims against our numbers (all read from the summaries);
+    `convergence` is the convergence pipeline's setting, `other_settings` its other reports as
+    (folder under reports/, summary), e.g. ("convergence_gpu", ...)."""
     lines = (_intro(report_summary) + _accuracy(report_summary) + _backgrounds(robust)
              + _attention(attention) + _radius(report_summary) + _ABLATIONS
-             + _convergence(convergence, convergence_gpu) + _CAVEATS)
+             + _convergence(convergence, other_settings) + _CAVEATS)
     return "\n".join(lines)
 
 
@@ -184,8 +187,10 @@ def _radius(report_summary: dict) -> list[str]:
     return lines
 
 
-def _convergence(convergence: dict | None, gpu: dict | None = None) -> list[str]:
-    """Section 6: the convergence pipeline's verdict, and what its GPU runs are, if any."""
+def _convergence(convergence: dict | None,
+                 other_settings: Sequence[tuple[str, dict]] = ()) -> list[str]:
+    """Section 6: the convergence pipeline's verdict, then that of its other reports (archived or
+    GPU runs), each with its runs' lengths and what they were trained on."""
     lines = ["", "## 6. Does the gain survive training? (convergence pipeline)", ""]
     if convergence:
         lines.append(f"Setting `{convergence['setting']}` (profile `{convergence['profile']}`), "
@@ -195,12 +200,20 @@ def _convergence(convergence: dict | None, gpu: dict | None = None) -> list[str]
         lines.append(verdict_markdown(convergence).rstrip())
     else:
         lines.append(f"{NO_RUN} not measured yet (no reports/convergence/summary.json).")
-    if gpu:
-        epochs = max((c["epochs"] for c in gpu.get("curves", {}).values()), default=0)
-        lines += ["", f"Setting `{gpu['setting']}` (profile `{gpu['profile']}`), {epochs} epochs "
-                  f"per run{_trained_on(gpu)} (`reports/convergence_gpu/convergence.md`):", "",
-                  verdict_markdown(gpu).rstrip()]
+    for folder, other in other_settings:
+        lines += ["", f"Setting `{other['setting']}` (profile `{other['profile']}`), "
+                  f"{_epochs_per_run(other)}{_trained_on(other)} "
+                  f"(`reports/{folder}/convergence.md`):", "", verdict_markdown(other).rstrip()]
     return lines
+
+
+def _epochs_per_run(summary: dict) -> str:
+    """'3 epochs per run', or per track where they differ: 'mpii track 160, coco track 60
+    epochs per run' (each curve's `end`: its epochs, or their range where runs differ)."""
+    epochs = {key.split("/")[0]: c["end"] for key, c in summary.get("curves", {}).items()}
+    if len(set(epochs.values())) <= 1:
+        return f"{next(iter(epochs.values()), 0)} epochs per run"
+    return ", ".join(f"{track} track {n}" for track, n in epochs.items()) + " epochs per run"
 
 
 def _trained_on(summary: dict) -> str:

@@ -32,6 +32,10 @@ from .table import write_table
 from .study_tables import groups_table, learning_table
 from .tables import table1, table2, table3
 
+# the convergence pipeline's reports besides reports/convergence, shown after it in section 6 of
+# reports/README.md: the archived fixed-length runs, the GPU runs (convergence/dvc.yaml)
+CONVERGENCE_OTHERS = ("convergence_fixed", "convergence_gpu")
+
 
 def build_report(params_path: str | Path = "params.yaml", runs_dir: str | Path = "runs",
                  out_dir: str | Path = "reports", figures: bool = True, sg_radius: float = 5.0,
@@ -89,8 +93,9 @@ def build_findings(study: Study, report_summary: dict, out_dir: Path,
         written += attention_stats_figure(attention, study.profile, folder)
     readme = out_dir / "README.md"
     convergence = read_json_or_none(out_dir / "convergence" / "summary.json")
-    convergence_gpu = read_json_or_none(out_dir / "convergence_gpu" / "summary.json")
-    readme.write_text(discussion(report_summary, robust, attention, convergence, convergence_gpu))
+    others = [(folder, summary) for folder in CONVERGENCE_OTHERS
+              if (summary := read_json_or_none(out_dir / folder / "summary.json"))]
+    readme.write_text(discussion(report_summary, robust, attention, convergence, others))
     return {"robustness": robust, "attention": attention,
             "files": [str(p) for p in written] + [str(readme)]}
 

@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 
 from ..analysis.backgrounds import CONDITIONS
+from .convergence import curve_verdict
 from .page import build_report
 from .stats import NO_RUN, UNDEFINED, Estimate, fmt_estimate
 
@@ -40,7 +41,9 @@ def write_results_section(summary: dict | None = None, params_path: str | Path =
              "Numbers are mean over seeds [95 % bootstrap CI]; SG − baseline is paired by seed. "
              "Full tables: `reports/tables/`, figures: `reports/figures/study/`, page: "
              "`reports/index.html`.", "",
-             *_headline_lines(summary), *_extra_lines(summary), "", _caveat(summary)]
+             *_headline_lines(summary), *_extra_lines(summary),
+             *_convergence_lines(Path(out_dir) / "convergence" / "summary.json"), "",
+             _caveat(summary)]
     return "\n".join(lines) + "\n"
 
 
@@ -102,6 +105,19 @@ def _extra_lines(summary: dict) -> list[str]:
     if missing:
         lines.append(f"- Missing runs (shown as \"{NO_RUN}\"): " + ", ".join(sorted(missing)) + ".")
     return lines
+
+
+def _convergence_lines(path: Path) -> list[str]:
+    """The convergence pipeline's verdict per metric (its summary.json, where written): what the
+    lines above, measured at the study's short budget, become once the models are trained."""
+    if not path.is_file():
+        return []
+    conv = json.loads(path.read_text())
+    how = ("each run until its plateau, then the paper's two lr drops" if "rule" in conv
+           else "each run for the setting's epochs with the paper's schedule shape")
+    return [f"- **Trained longer** (convergence pipeline, setting `{conv['setting']}`, profile "
+            f"`{conv['profile']}`: {how}; discussion: `reports/README.md`, section 6):",
+            *(f"  - {curve_verdict(key, c)}" for key, c in conv.get("curves", {}).items())]
 
 
 def _caveat(summary: dict) -> str:
