@@ -234,8 +234,14 @@ def test_report_of_an_until_plateau_setting(tmp_path):
         _plateau_run(tmp_path / "runs" / name / "train", offset)
     summary = build(params, tmp_path / "runs", tmp_path / "out", n_resamples=200)
     text = (tmp_path / "out" / "convergence.md").read_text()
-    assert ("\n- b0: constant lr for 125 epochs (the plateau rule held: Mean +0.0); 154 epochs, "
-            "drops at 125, 147; finished\n" in text)
+    # the rule's checks, every 5 epochs from 30; by hand: at k = 110 the last fifth is (88, 110],
+    # whose best, 40 (flat from 100), is 6 above the value at 85 (34); at 115, (92, 115] against
+    # 90 (36): +4; at 120, (96, 120] against 95 (38): +2; at 125, (100, 125] against 100: 0
+    assert ("\n- b0: constant lr for 125 epochs (the plateau rule held: Mean +0.0; earlier "
+            "checks: Mean +6.0 at 110; Mean +4.0 at 115; Mean +2.0 at 120); 154 epochs, drops at "
+            "125, 147; finished\n" in text)
+    checks = summary["runs"]["b0"]["constant_phase"]["checks"]
+    assert [c["epoch"] for c in checks] == list(range(30, 126, 5))
     assert "**the gain holds with training**.\n" in text
     assert "| end of each run (154) | 42.0 [41.5, 42.5] | 44.0 [43.5, 44.5] | +2.0 [+2.0, +2.0] |" in text
     assert summary["runs"]["s1"]["constant_phase"]["ended_by"] == "plateau"

@@ -17,6 +17,8 @@ from typing import Mapping, Sequence
 from ..engine.schedule import RULE_METRICS, PlateauRule, first_drop, paper_milestones, rule_met
 from .curves import CurveRun, plateau, validated
 
+EARLIER_CHECKS = 3  # checks shown before the deciding one: how close to the threshold the run was
+
 
 def run_plateaus(runs: Sequence[CurveRun], track: str, column: str, factor: float,
                  fixed_epochs: int | None, summary_runs: dict) -> list[str]:
@@ -58,21 +60,23 @@ def _plateau_text(name: str, p: Mapping, done: int, epochs: int, constant: bool)
 def constant_phase(run: CurveRun, rule: PlateauRule) -> dict:
     """How the constant-lr phase of an until_plateau run ended: {'first_drop': k or None,
     'ended_by': 'plateau' | 'max_epochs' | 'running', 'gain': metric -> points at the deciding
-    check, 'matches_config': whether config.json's first drop is k}."""
+    check, 'checks': every check so far ({'epoch', 'gain'}), 'matches_config': whether
+    config.json's first drop is k}."""
     curves = {name: validated(run.table, f"val_{name}", factor).to_dict()
               for name, factor in RULE_METRICS[run.track]}
     k, checks = first_drop(curves, rule, run.done)
     ended = "running" if k is None else "plateau" if rule_met(checks, rule) else "max_epochs"
     config_first = run.lr_steps[0] if run.lr_steps else None
     return {"first_drop": k, "ended_by": ended,
-            "gain": checks[-1]["gain"] if checks else {},
+            "gain": checks[-1]["gain"] if checks else {}, "checks": checks,
             "matches_config": config_first == k}
 
 
 def schedule_text(runs: Sequence[CurveRun], track: str, rule: PlateauRule,
                   summary_runs: dict) -> str:
-    """A markdown list, one item per run of `track`: where its constant phase ended and why, its
-    schedule and progress; each run's constant_phase recorded in `summary_runs`."""
+    """A markdown list, one item per run of `track`: where its constant phase ended and why (the
+    deciding check and the EARLIER_CHECKS before it, to show how near the threshold the run
+    was), its schedule and progress; each run's constant_phase recorded in `summary_runs`."""
     texts = []
     for r in runs:
         if r.track != track or r.table is None:
@@ -80,7 +84,7 @@ def schedule_text(runs: Sequence[CurveRun], track: str, rule: PlateauRule,
         c = constant_phase(r, rule)
         summary_runs.setdefault(r.name, {}).update(track=r.track, finished=r.finished,
                                                    constant_phase=c)
-        gains = ", ".join(f"{name} {g:+.1f}" for name, g in c["gain"].items() if g is not None)
+        gains = _gains_text(c["gain"])
         if c["first_drop"] is None:
             texts.append(f"{r.name}: at the constant lr, {r.done} epochs so far "
                          f"(last check: {gains or 'none yet'})")
@@ -91,9 +95,16 @@ def schedule_text(runs: Sequence[CurveRun], track: str, rule: PlateauRule,
                 if c["matches_config"] else
                 f"MISMATCH: config.json's first drop is {r.lr_steps[0] if r.lr_steps else None}")
         progress = "finished" if r.finished else f"{r.done}/{r.epochs} epochs"
-        texts.append(f"{r.name}: constant lr for {c['first_drop']} epochs ({why}: {gains}); "
-                     f"{plan}; {progress}")
+        earlier = "; ".join(f"{_gains_text(x['gain'])} at {x['epoch']}"
+                            for x in c["checks"][:-1][-EARLIER_CHECKS:])
+        texts.append(f"{r.name}: constant lr for {c['first_drop']} epochs ({why}: {gains}"
+                     f"{'; earlier checks: ' + earlier if earlier else ''}); {plan}; {progress}")
     return "".join(f"- {t}\n" for t in texts)
+
+
+def _gains_text(gains: Mapping[str, float | None]) -> str:
+    """'Mean +0.9', 'mean_oks +0.8, body_AP +0.2': a check's gain per metric, in points."""
+    return ", ".join(f"{name} {g:+.1f}" for name, g in gains.items() if g is not None)
 
 
 def plateau_count(decisions: list[Mapping]) -> tuple[int, int, str] | None:
