@@ -103,7 +103,7 @@ def first_drop(curves: Mapping[str, Mapping[int, float]], rule: PlateauRule,
         gains = {name: plateau_gain({e: v for e, v in curve.items() if e <= k}, k, rule.tail)[1]
                  for name, curve in curves.items()}
         checks.append({"epoch": k, "gain": gains})
-        if _stopped(gains, rule):
+        if all(g is not None and g < rule.tol for g in gains.values()):
             return k, checks
     if done >= rule.max_epochs:
         return rule.max_epochs, checks
@@ -112,10 +112,5 @@ def first_drop(curves: Mapping[str, Mapping[int, float]], rule: PlateauRule,
 
 def rule_met(checks: list[dict], rule: PlateauRule) -> bool:
     """Whether the last check met the rule (else the constant phase ended at max_epochs)."""
-    return bool(checks) and _stopped(checks[-1]["gain"], rule)
-
-
-def _stopped(gains: Mapping[str, float | None], rule: PlateauRule) -> bool:
-    """The rule holds: every metric gained less than `rule.tol` points (a gain is None when the
-    curve has no value on one side of the last fifth: not stopped)."""
-    return all(g is not None and g < rule.tol for g in gains.values())
+    return bool(checks) and all(g is not None and g < rule.tol
+                                for g in checks[-1]["gain"].values())

@@ -49,16 +49,15 @@ def train_until_plateau(cfg: Config, out_dir: str | Path, rule: PlateauRule,
     out = Path(out_dir)
     done, fresh = _folder_run(out, cfg, rule, restart)
     while True:
-        # a fresh folder may still hold another run's log: its curves are not read (done is 0)
-        curves = validation_curves(out, cfg.data.track) if done else {}
-        k, checks = first_drop(curves, rule, done)
+        curves = validation_curves(out, cfg.data.track) if not fresh else {}
+        k, checks = first_drop(curves or _no_curves(cfg), rule, done)
         if k is not None:
             break
         chunk = copy.deepcopy(cfg)
         chunk.train.epochs = min((done // rule.every + 1) * rule.every, rule.max_epochs)
         chunk.train.lr_steps = ()
-        done = train(chunk, out, resume=not fresh, restart=fresh, progress=progress)["epochs"]
-        fresh = False
+        train(chunk, out, resume=not fresh, restart=fresh, progress=progress)
+        done, fresh = _epochs_done(out), False
     final = copy.deepcopy(cfg)
     final.train.epochs, final.train.lr_steps = schedule_after(k)
     if progress:
@@ -91,6 +90,15 @@ def _folder_run(out: Path, cfg: Config, rule: PlateauRule, restart: bool) -> tup
     if restart:
         return 0, True
     raise TrainingError(f"{last} holds another run: {'; '.join(diff[:6])}; restart starts over")
+
+
+def _no_curves(cfg: Config) -> dict[str, dict[int, float]]:
+    return {name: {} for name, _ in RULE_METRICS[cfg.data.track]}
+
+
+def _epochs_done(out: Path) -> int:
+    """Completed epochs of the run in `out` (its last.pt)."""
+    return int(load_checkpoint(out / "last.pt")["epoch"])
 
 
 def train_convergence_run(params: Mapping, cfg: Config, out: str | Path,
