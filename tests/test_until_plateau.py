@@ -146,17 +146,22 @@ def test_until_plateau_refuses_another_run_unless_restart(smoke_cfg, tmp_path):
     assert list(stored["lr_steps"]) == [5, 6]
 
 
-def test_cli_convergence_train_runs_a_plateau_setting(prepared, tmp_path, capsys):
+@pytest.mark.parametrize("schedule, epochs, lr_steps, first_drop", [
+    ("until_plateau: {min_epochs: {mpii: 5}, max_epochs: {mpii: 5}}", 6, [5, 6], 5),  # 5 -> 6
+    ("epochs: {mpii: 4}", 4, [3, 4], None),   # fixed: paper_milestones(4) = round(3.2), round(3.8)
+])
+def test_cli_convergence_train_runs_a_setting(prepared, tmp_path, capsys, schedule, epochs,
+                                              lr_steps, first_drop):
     """`sgpose convergence train` (what the notebook calls: until_plateau.train_convergence_run)
-    on an until_plateau setting: the constant phase, the drops, the JSON line with first_drop."""
+    on an until_plateau setting (the constant phase, the drops, the JSON line with first_drop) and
+    on a fixed-length one (the paper's milestones for its epochs)."""
     from sgpose_lib.cli import main
     root = Path(__file__).resolve().parents[1]
     params = tmp_path / "convergence.yaml"
     params.write_text(
         "setting: tiny\n"
         "settings:\n"
-        "  tiny: {profile: smoke, val_every: 5,\n"
-        "         until_plateau: {min_epochs: {mpii: 5}, max_epochs: {mpii: 5}},\n"
+        f"  tiny: {{profile: smoke, val_every: 5, {schedule},\n"
         "         set: {data.limit_train: 24, data.limit_val: 8, data.workers: 0,\n"
         f"               train.batch_size: 8, data.root: '{prepared}',\n"
         f"               data.image_root: '{root / 'data' / 'embedded'}'}}}}\n"
@@ -166,6 +171,6 @@ def test_cli_convergence_train_runs_a_plateau_setting(prepared, tmp_path, capsys
     assert main(["convergence", "train", "--params", str(params), "--study-params",
                  str(root / "params.yaml"), "--run", "m", "--out", str(out), "--quiet"]) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert line["first_drop"] == 5 and line["epochs"] == 6    # max_epochs: 5 -> 6 epochs
+    assert line.get("first_drop") == first_drop and line["epochs"] == epochs
     stored = json.loads((out / "config.json").read_text())["train"]
-    assert stored["epochs"] == 6 and stored["lr_steps"] == [5, 6]
+    assert stored["epochs"] == epochs and stored["lr_steps"] == lr_steps
