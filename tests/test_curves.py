@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -98,8 +99,16 @@ def test_a_vanished_gain_says_what_it_rests_on():
     assert verdict_text("shrink", one) == "the gain shrinks with training but stays above zero"
 
 
+def _setting(tmp_path, setting: str) -> Path:
+    """convergence/params.yaml with `setting` chosen, written to tmp_path."""
+    path = tmp_path / f"{setting}.yaml"
+    path.write_text(re.sub(r"(?m)^setting: .*$", f"setting: {setting}",
+                           open("convergence/params.yaml").read(), 1))
+    return path
+
+
 def test_run_config_uses_the_setting_and_the_paper_schedule(tmp_path):
-    params = read_params("convergence/params.yaml")
+    params = read_params(_setting(tmp_path, "cpu"))
     cfg = run_config(params, "mpii_sg_r5_s1")
     epochs = params["spec"]["epochs"]["mpii"]
     assert cfg.train.epochs == epochs and cfg.train.lr_steps == paper_milestones(epochs)
@@ -111,14 +120,13 @@ def test_run_config_uses_the_setting_and_the_paper_schedule(tmp_path):
 
 
 def test_plateau_setting_gives_a_rule_and_a_constant_phase(tmp_path):
-    text = open("convergence/params.yaml").read().replace("setting: cpu\n", "setting: cpu_plateau\n", 1)
-    (tmp_path / "params.yaml").write_text(text)
-    params = read_params(tmp_path / "params.yaml")
+    text = _setting(tmp_path, "cpu_plateau").read_text()
+    params = read_params(tmp_path / "cpu_plateau.yaml")
     cfg = run_config(params, "coco_sg_r5_s0")
     rule = plateau_rule(params, "coco")
     assert (rule.every, rule.min_epochs, rule.max_epochs, rule.tol) == (5, 50, 160, 1.0)
     assert cfg.train.epochs == 160 and cfg.train.lr_steps == () and cfg.train.val_every == 5
-    assert plateau_rule(read_params("convergence/params.yaml"), "mpii") is None   # fixed epochs
+    assert plateau_rule(read_params(_setting(tmp_path, "cpu")), "mpii") is None   # fixed epochs
     (tmp_path / "bad.yaml").write_text(text.replace("max_epochs: {mpii: 320, coco: 160}",
                                                     "max_epochs: {mpii: 320}"))
     with pytest.raises(ConfigError, match="until_plateau needs min_epochs and max_epochs for "
@@ -129,9 +137,7 @@ def test_plateau_setting_gives_a_rule_and_a_constant_phase(tmp_path):
 def test_gpu_setting_is_hrnet_w32_at_the_paper_sizes(tmp_path):
     """The `gpu` setting of the convergence pipeline (not run without a device): W32, 256x256 on
     the MPII-style track, 256x192 on COCO, the paper's schedule shape over its epochs."""
-    text = re.sub(r"(?m)^setting: .*$", "setting: gpu", open("convergence/params.yaml").read(), 1)
-    (tmp_path / "params.yaml").write_text(text)
-    params = read_params(tmp_path / "params.yaml")
+    params = read_params(_setting(tmp_path, "gpu"))
     mpii, coco = run_config(params, "mpii_sg_r5_s0"), run_config(params, "coco_baseline_s0")
     assert mpii.profile == coco.profile == "paper" and mpii.model.preset == "hrnet_w32"
     assert mpii.data.input_size == (256, 256) and coco.data.input_size == (192, 256)
@@ -160,9 +166,7 @@ def test_gpu_setting_trains_on_cpu_at_tiny_size(prepared, tmp_path):
     the same engine path (bf16 and the deferred loss reads of log_every 50 included; bf16
     autocast applies on CUDA only)."""
     from sgpose_lib.engine.train import train
-    text = re.sub(r"(?m)^setting: .*$", "setting: gpu", open("convergence/params.yaml").read(), 1)
-    (tmp_path / "params.yaml").write_text(text)
-    cfg = run_config(read_params(tmp_path / "params.yaml"), "mpii_sg_r5_s0")
+    cfg = run_config(read_params(_setting(tmp_path, "gpu")), "mpii_sg_r5_s0")
     cfg.model.preset, cfg.data.mpii_image_size, cfg.data.workers = "hrnet_tiny", (64, 64), 0
     cfg.data.root, cfg.data.image_root = str(prepared), "data/embedded"
     cfg.data.limit_train, cfg.data.limit_val = 16, 8
@@ -261,3 +265,11 @@ def test_report_of_an_until_plateau_setting(tmp_path):
     assert "**the gain holds with training** (provisional: 1 of 4 runs not finished)." in text
     assert "| end of each run (154) |" in text and "n=1" in text.split("end of each run")[1]
     assert verdict_markdown(summary).count("the verdict is provisional") == 1
+    # s1 and b1 not on disk at all (not started): the verdict's lines still count the matrix
+    shutil.rmtree(tmp_path / "runs" / "s1")
+    shutil.rmtree(tmp_path / "runs" / "b1")
+    verdict = verdict_markdown(build(params, tmp_path / "runs", tmp_path / "out", n_resamples=200))
+    assert "(provisional: 2 of 4 runs not finished)." in verdict
+    assert ("the constant-lr phase of 2 of 4 runs ended by the plateau rule (at epochs 125 to "
+            "125), 0 at max_epochs, 0 still at the constant lr; 2 of 4 runs finished the paper's "
+            "two drops after it; the runs are not finished: the verdict is provisional." in verdict)

@@ -117,7 +117,8 @@ def _track_heading(track: str, epochs: int | None, rule: PlateauRule | None,
         return (f"\n## {track} track: {epochs} epochs, lr drops at "
                 f"{', '.join(map(str, paper_milestones(epochs)))}\n")
     summary.setdefault("rule", {"every": rule.every, "tol": rule.tol})[track] = {
-        "min_epochs": rule.min_epochs, "max_epochs": rule.max_epochs}
+        "min_epochs": rule.min_epochs, "max_epochs": rule.max_epochs,
+        "runs": sum(r.track == track for r in runs)}  # of the matrix, on disk or not
     return (f"\n## {track} track: until the plateau, then the paper's two drops\n\n"
             f"The rule is checked every {rule.every} epochs from epoch {rule.min_epochs}; the "
             f"constant-lr phase ends at epoch {rule.max_epochs} at the latest.\n\n"
@@ -150,6 +151,7 @@ def _metric_part(runs: list[CurveRun], track: str, metric: tuple[str, str, float
     track_runs = [r for r in runs if r.track == track]
     open_runs = sum(not r.finished for r in track_runs) if rule is not None else 0
     note = f" (provisional: {open_runs} of {len(track_runs)} runs not finished)" if open_runs else ""
+    curve["provisional"] = note.strip(" ()") or None
     return (f"\n### {label} at matched budgets\n\n" + curve_markdown(table, label, shown, final)
             + f"\nStopped improving? {'; '.join(plateaus)}.\n\n"
             f"Trend of SG − baseline{span}: **{verdict_text(curve['trend'], diff)}**{note}.\n")
@@ -246,7 +248,8 @@ def curve_verdict(key: str, c: Mapping) -> str:
     return (f"{key.split('/')[0]} track, {c['label']}: {c['after']} baseline {text['baseline']}, "
             f"SG {text['sg']}; SG − baseline {text['diff']} "
             f"(p {fmt_p(est['diff']) if est['diff'] else '—'}){early}: "
-            f"{verdict_text(c['trend'], est['diff'])}.")
+            f"{verdict_text(c['trend'], est['diff'])}"
+            + (f" ({c['provisional']})." if c.get("provisional") else "."))
 
 
 def verdict_markdown(summary: Mapping) -> str:
@@ -259,7 +262,8 @@ def verdict_markdown(summary: Mapping) -> str:
                       if r.get("constant_phase") and r.get("track") == track}
             done = sum(bool(runs[n].get("finished")) for n in phases)
             if phases:
-                lines.append(until_plateau_line(track, phases, done))
+                lines.append(until_plateau_line(track, phases, done,
+                                                summary["rule"].get(track, {}).get("runs")))
     else:
         for key, c in summary.get("curves", {}).items():
             column = key.split("/")[1]

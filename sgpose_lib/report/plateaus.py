@@ -135,10 +135,12 @@ def fixed_plateau_line(track: str, label: str, decided: list[Mapping]) -> str | 
                "not at convergence."))
 
 
-def until_plateau_line(track: str, phases: Mapping[str, Mapping], finished: int) -> str:
+def until_plateau_line(track: str, phases: Mapping[str, Mapping], finished: int,
+                       n: int | None = None) -> str:
     """The verdict's plateau line of an until_plateau setting: how the runs' constant phases
-    ended (`phases`: run -> constant_phase) and how many runs finished their drops."""
-    n = len(phases)
+    ended (`phases`: run -> constant_phase) and how many of the track's `n` runs (default: those
+    in `phases`; the others are not on disk yet) finished their drops."""
+    n = len(phases) if n is None else n
     ends = {why: sorted(p["first_drop"] for p in phases.values() if p["ended_by"] == why)
             for why in ("plateau", "max_epochs")}
     running = sum(p["ended_by"] == "running" for p in phases.values())
