@@ -15,6 +15,7 @@ from pathlib import Path
 from ..analysis.backgrounds import CONDITIONS
 from .convergence import curve_verdict
 from .page import build_report
+from .runs import read_json_or_none
 from .stats import NO_RUN, UNDEFINED, Estimate, fmt_estimate
 
 RESULTS_START, RESULTS_END = "<!-- results:start -->", "<!-- results:end -->"
@@ -110,9 +111,9 @@ def _extra_lines(summary: dict) -> list[str]:
 def _convergence_lines(path: Path) -> list[str]:
     """The convergence pipeline's verdict per metric (its summary.json, where written): what the
     lines above, measured at the study's short budget, become once the models are trained."""
-    if not path.is_file():
+    conv = read_json_or_none(path)
+    if not conv:
         return []
-    conv = json.loads(path.read_text())
     how = ("each run until its plateau, then the paper's two lr drops" if "rule" in conv
            else "each run for the setting's epochs with the paper's schedule shape")
     return [f"- **Trained longer** (convergence pipeline, setting `{conv['setting']}`, profile "
