@@ -273,3 +273,59 @@ def test_report_of_an_until_plateau_setting(tmp_path):
     assert ("the constant-lr phase of 2 of 4 runs ended by the plateau rule (at epochs 125 to "
             "125), 0 at max_epochs, 0 still at the constant lr; 2 of 4 runs finished the paper's "
             "two drops after it; the runs are not finished: the verdict is provisional." in verdict)
+
+
+def _environment(folder: Path, cpu: str) -> None:
+    (folder / "environment.json").write_text(json.dumps({"cpu": cpu, "torch_threads": 2,
+                                                         "cuda_device": None}))
+
+
+def test_trained_on_names_the_runs_of_each_machine_where_a_setup_ran_on_several():
+    from sgpose_lib.report.machines import Trained, mixed_pairs, trained_on
+    mpii = "mpii track: hrnet_small at 96×96 (h×w) on the embedded data"
+    coco = "coco track: hrnet_small at 128×96 (h×w) on the embedded data"
+    intel, amd = "CPU (Intel Xeon, 2 threads)", "CPU (AMD EPYC, 2 threads)"
+    where = {"b0": Trained(mpii, intel), "s0": Trained(mpii, intel), "b1": Trained(mpii, amd),
+             "s1": Trained(mpii, amd), "cb0": Trained(coco, intel), "cs0": Trained(coco, intel)}
+    assert trained_on(where) == [f"{mpii}, {intel} (b0, s0), {amd} (b1, s1)", f"{coco}, {intel}"]
+    runs = [CurveRun(n, t, v, s, None) for n, t, v, s in
+            (("b0", "mpii", "baseline", 0), ("s0", "mpii", "sg", 0), ("b1", "mpii", "baseline", 1),
+             ("s1", "mpii", "sg", 1), ("cb0", "coco", "baseline", 0), ("cs0", "coco", "sg", 0))]
+    assert mixed_pairs(runs, where) == []   # every pair on one machine
+    where["cs0"] = Trained(coco, amd)
+    assert mixed_pairs(runs, where) == [f"coco seed 0 (baseline: {intel}; sg: {amd})"]
+    assert trained_on(where)[1] == f"{coco}, {intel} (cb0), {amd} (cs0)"
+
+
+def test_report_says_which_pair_was_trained_on_two_machines(tmp_path):
+    """The until-plateau report of four hand-made runs: seed 0 on one CPU, seed 1's baseline on
+    another: the Trained-on line lists the runs per CPU and the mixed pair is named."""
+    from sgpose_lib.report.convergence import build
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "setting: plateau\n"
+        "settings:\n  plateau: {profile: cpu, val_every: 5,\n"
+        "    until_plateau: {min_epochs: {mpii: 30}, max_epochs: {mpii: 320}}}\n"
+        "runs:\n"
+        "  b0: {track: mpii, variant: baseline, seed: 0}\n"
+        "  s0: {track: mpii, variant: sg, seed: 0}\n"
+        "  b1: {track: mpii, variant: baseline, seed: 1}\n"
+        "  s1: {track: mpii, variant: sg, seed: 1}\n")
+    for name, offset, cpu in (("b0", 0.0, "X"), ("s0", 2.0, "X"), ("b1", 1.0, "Y"),
+                              ("s1", 3.0, "X")):
+        _plateau_run(tmp_path / "runs" / name / "train", offset)
+        _environment(tmp_path / "runs" / name / "train", cpu)
+    summary = build(params, tmp_path / "runs", tmp_path / "out", n_resamples=200)
+    text = (tmp_path / "out" / "convergence.md").read_text()
+    setup = summary["trained_on"][0].split(", CPU")[0]   # the configs' defaults
+    assert setup.startswith("mpii track: ") and setup.endswith(" on the embedded data")
+    assert (f"\nTrained on: {setup}, CPU (X, 2 threads) (b0, s0, s1), CPU (Y, 2 threads) (b1).\n"
+            in text)
+    assert summary["mixed_pairs"] == ["mpii seed 1 (baseline: CPU (Y, 2 threads); "
+                                      "sg: CPU (X, 2 threads))"]
+    assert "trained on different machines" in text and "mpii seed 1 (baseline: CPU (Y" in text
+    _environment(tmp_path / "runs" / "b1" / "train", "X")
+    summary = build(params, tmp_path / "runs", tmp_path / "out", n_resamples=200)
+    text = (tmp_path / "out" / "convergence.md").read_text()
+    assert f"\nTrained on: {setup}, CPU (X, 2 threads).\n" in text
+    assert "mixed_pairs" not in summary and "different machines" not in text

@@ -69,9 +69,11 @@ def test_script_passes_on_a_failed_repro_and_refuses_an_unknown_setting(tmp_path
 
 def test_gpu_report_names_the_card_it_was_trained_on():
     from sgpose_lib.engine.convergence_runs import read_params
-    from sgpose_lib.report.convergence import trained_on
-    lines = trained_on(read_params(ROOT / "convergence" / "gpu" / "params.yaml"),
+    from sgpose_lib.report.convergence import collect
+    from sgpose_lib.report.machines import trained_on
+    _, where = collect(read_params(ROOT / "convergence" / "gpu" / "params.yaml"),
                        ROOT / "convergence" / "gpu" / "runs")
+    lines = trained_on(where)
     assert lines == ["mpii track: hrnet_w32 at 256×256 (h×w) on the embedded data, NVIDIA H200",
                      "coco track: hrnet_w32 at 256×192 (h×w) on the embedded data, NVIDIA H200"]
     report = (ROOT / "reports" / "convergence_gpu" / "convergence.md").read_text()

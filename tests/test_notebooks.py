@@ -173,6 +173,24 @@ def test_report_notebook_explicit_out_dir(execute, project, tmp_path):
     outputs = _outputs_text(executed)
     assert (out / "figures" / "study" / "pckh_bars.png").is_file()
     assert '<img src=\\"figures/study/pckh_bars.png\\"' in outputs and "image/png" not in outputs
+    assert "No checkpoint of" in outputs
+
+
+def test_report_notebook_shows_the_attention_stage_figure(execute, project, tmp_path):
+    """What the report stage does: -p attention_png <file> links the `attention` stage's figure
+    instead of drawing the maps from the checkpoints; a missing file says which stage draws it."""
+    out = tmp_path / "reports_out"
+    png = out / "figures" / "attention" / "attention_maps.png"
+    png.parent.mkdir(parents=True)
+    png.write_bytes(b"\x89PNG")   # linked, not read
+    executed = execute("report.ipynb", out_dir=str(out), link_figures=True, attention_png=str(png))
+    outputs = _outputs_text(executed)
+    assert '<img src=\\"figures/attention/attention_maps.png\\"' in outputs
+    assert not (out / "figures" / "study" / "attention_maps.png").exists()   # not drawn
+    png.unlink()
+    outputs = _outputs_text(execute("report.ipynb", out_dir=str(out), link_figures=True,
+                                    attention_png=str(png)))
+    assert f"No {png}: the `attention` stage of dvc.yaml draws it." in outputs
 
 
 def test_attention_maps_notebook_defaults_write_nothing(execute, project):

@@ -64,7 +64,7 @@ def test_dvc_repro_smoke_end_to_end(repo):
     for name in ("index.html", "report.ipynb", "attention_maps.ipynb", "radius_ablation.ipynb",
                  "tables/table1_pckh.md", "tables/table2_coco.md", "tables/table3_radius.md",
                  "tables/robustness.md", "tables/attention.md", "README.md",
-                 "figures/study/attention_maps.png", "figures/augmented_samples.png",
+                 "figures/attention/attention_maps.png", "figures/augmented_samples.png",
                  "figures/study/robustness_oks.png", "figures/study/robustness_conditions.png",
                  "figures/study/attention_stats.png"):
         assert (dst / "reports" / name).is_file(), name

@@ -229,7 +229,7 @@ def _caption(fig, cfg, layout: Layout) -> None:
 def attention_figure(runs_dir: str | Path = "runs", baseline_run: str | None = "mpii_baseline_s0",
                      sg_run: str = "mpii_sg_r5_s0", n_images: int = 4,
                      indices: Sequence[int] | None = None,
-                     out_png: str | Path | None = "reports/figures/study/attention_maps.png",
+                     out_png: str | Path | None = "reports/figures/attention/attention_maps.png",
                      workers: int = 0):
     """Load the two runs' checkpoints and the SG run's validation set, and draw
     `plot_attention_maps` (baseline optional: None or a missing run shows SG only). The models

@@ -24,6 +24,7 @@ from ..engine.convergence_runs import plateau_rule, read_params
 from ..engine.schedule import PLATEAU_MIN_EPOCHS, PLATEAU_TOL, PlateauRule, paper_milestones
 from .curves import (CURVE_METRICS, CurveRun, curve_figure, curve_frame, curve_markdown,
                      final_row, per_epoch, read_curve)
+from .machines import Trained, mixed_pairs, read_environment, trained, trained_on
 from .plateaus import fixed_plateau_line, run_plateaus, schedule_text, until_plateau_line
 from .stats import Estimate, fmt_estimate, fmt_p
 from .trend import EARLY_EPOCH, trend_of, verdict_text
@@ -31,18 +32,24 @@ from .trend import EARLY_EPOCH, trend_of, verdict_text
 BUDGETS = (5, 10, 15, 30, 45, 60, 90, 120, 160, 200, 240, 320)  # matched budgets (epochs)
 
 
-def collect(params: Mapping, runs_dir: str | Path) -> list[CurveRun]:
-    """The runs of the matrix with their curves and, where config.json is on disk, schedules."""
-    runs = []
+def collect(params: Mapping,
+            runs_dir: str | Path) -> tuple[list[CurveRun], dict[str, Trained]]:
+    """The runs of the matrix with their curves and, where config.json is on disk, schedules;
+    and where each run with a config.json and an environment.json was trained (machines.py)."""
+    runs, where = [], {}
     for name, item in params["runs"].items():
         folder = Path(runs_dir) / name / "train"
         epochs = steps = None
         if (folder / "config.json").is_file():
-            train = json.loads((folder / "config.json").read_text())["train"]
-            epochs, steps = int(train["epochs"]), tuple(train["lr_steps"])
+            cfg = config_from_dict(json.loads((folder / "config.json").read_text()),
+                                   str(folder / "config.json"))
+            epochs, steps = cfg.train.epochs, tuple(cfg.train.lr_steps)
+            env = read_environment(folder)
+            if env is not None:
+                where[name] = trained(cfg, env)
         runs.append(CurveRun(name, item["track"], item["variant"], int(item.get("seed", 0)),
                              read_curve(folder), epochs, steps))
-    return runs
+    return runs, where
 
 
 def _track_schedule(params: Mapping, track: str) -> tuple[int | None, PlateauRule | None] | None:
@@ -63,15 +70,21 @@ def build(params_path: str | Path = "convergence/params.yaml",
           n_resamples: int = 10_000, seed: int = 0) -> dict:
     """Write <out>/convergence.md/.csv, curves.png and summary.json; return the summary."""
     params = read_params(params_path)
-    runs = collect(params, runs_dir)
+    runs, where = collect(params, runs_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     spec = params["spec"]
     summary: dict = {"setting": params["setting"], "profile": spec["profile"], "curves": {},
                      "runs": {}}
-    summary["trained_on"] = trained_on(params, runs_dir)
+    summary["trained_on"] = trained_on(where)
     parts = [_intro(params["setting"], spec),
              f"\nTrained on: {'; '.join(summary['trained_on']) or 'no run on disk yet'}.\n"]
+    mixed = mixed_pairs(runs, where)
+    if mixed:
+        summary["mixed_pairs"] = mixed
+        parts.append("\nPairs whose two runs were trained on different machines (the same seed "
+                     "and config give other bits on another CPU vendor, so such a pair differs "
+                     "by its kernels as well as by its variant): " + "; ".join(mixed) + ".\n")
     curves = _Curves()
     for track, metrics in CURVE_METRICS.items():
         schedule = _track_schedule(params, track)
@@ -155,28 +168,6 @@ def _metric_part(runs: list[CurveRun], track: str, metric: tuple[str, str, float
     return (f"\n### {label} at matched budgets\n\n" + curve_markdown(table, label, shown, final)
             + f"\nStopped improving? {'; '.join(plateaus)}.\n\n"
             f"Trend of SG − baseline{span}: **{verdict_text(curve['trend'], diff)}**{note}.\n")
-
-
-def trained_on(params: Mapping, runs_dir: str | Path) -> list[str]:
-    """What the runs on disk were trained on, one text per distinct (track, model, input, data,
-    device), from each run's config.json and environment.json: e.g. "mpii track: hrnet_w32 at
-    256×256 (h×w) on the embedded data, NVIDIA H200"."""
-    seen: dict[str, None] = {}
-    for name in params["runs"]:
-        folder = Path(runs_dir) / name / "train"
-        if not (folder / "config.json").is_file() or not (folder / "environment.json").is_file():
-            continue
-        cfg = config_from_dict(json.loads((folder / "config.json").read_text()),
-                               str(folder / "config.json"))
-        env = json.loads((folder / "environment.json").read_text())
-        d = cfg.data
-        w, h = d.input_size
-        full = d.mpii_dir if d.track == "mpii" else d.coco_dir
-        device = (env.get("cuda_device")
-                  or f"CPU ({env.get('cpu')}, {env.get('torch_threads')} threads)")
-        seen[f"{d.track} track: {cfg.model.preset} at {h}×{w} (h×w) on "
-             f"{'the data in ' + full if full else 'the embedded data'}, {device}"] = None
-    return list(seen)
 
 
 def _intro(setting: str, spec: Mapping) -> str:
