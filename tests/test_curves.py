@@ -219,11 +219,9 @@ def _plateau_run(folder, offset: float, done: int | None = None) -> None:
     (folder / "config.json").write_text(json.dumps({"train": train}))
 
 
-def test_report_of_an_until_plateau_setting(tmp_path):
-    """Four hand-made runs whose constant phase ends by the rule at epoch 125: the schedule line,
-    the row pairing each run at its own end (SG − baseline = +2.0 on both seeds), the figure's
-    drops, the verdict; then one run still at the constant lr makes the verdict provisional."""
-    from sgpose_lib.report.convergence import build
+def _plateau_params(tmp_path: Path) -> Path:
+    """An until_plateau setting checked from epoch 30, with 2 seeds of baseline (b0, b1) and SG
+    (s0, s1) on the MPII-style track: its params.yaml in tmp_path."""
     params = tmp_path / "params.yaml"
     params.write_text(
         "setting: plateau\n"
@@ -234,6 +232,15 @@ def test_report_of_an_until_plateau_setting(tmp_path):
         "  s0: {track: mpii, variant: sg, seed: 0}\n"
         "  b1: {track: mpii, variant: baseline, seed: 1}\n"
         "  s1: {track: mpii, variant: sg, seed: 1}\n")
+    return params
+
+
+def test_report_of_an_until_plateau_setting(tmp_path):
+    """Four hand-made runs whose constant phase ends by the rule at epoch 125: the schedule line,
+    the row pairing each run at its own end (SG − baseline = +2.0 on both seeds), the figure's
+    drops, the verdict; then one run still at the constant lr makes the verdict provisional."""
+    from sgpose_lib.report.convergence import build
+    params = _plateau_params(tmp_path)
     for name, offset in (("b0", 0.0), ("s0", 2.0), ("b1", 1.0), ("s1", 3.0)):
         _plateau_run(tmp_path / "runs" / name / "train", offset)
     summary = build(params, tmp_path / "runs", tmp_path / "out", n_resamples=200)
@@ -301,16 +308,7 @@ def test_report_says_which_pair_was_trained_on_two_machines(tmp_path):
     """The until-plateau report of four hand-made runs: seed 0 on one CPU, seed 1's baseline on
     another: the Trained-on line lists the runs per CPU and the mixed pair is named."""
     from sgpose_lib.report.convergence import build
-    params = tmp_path / "params.yaml"
-    params.write_text(
-        "setting: plateau\n"
-        "settings:\n  plateau: {profile: cpu, val_every: 5,\n"
-        "    until_plateau: {min_epochs: {mpii: 30}, max_epochs: {mpii: 320}}}\n"
-        "runs:\n"
-        "  b0: {track: mpii, variant: baseline, seed: 0}\n"
-        "  s0: {track: mpii, variant: sg, seed: 0}\n"
-        "  b1: {track: mpii, variant: baseline, seed: 1}\n"
-        "  s1: {track: mpii, variant: sg, seed: 1}\n")
+    params = _plateau_params(tmp_path)
     for name, offset, cpu in (("b0", 0.0, "X"), ("s0", 2.0, "X"), ("b1", 1.0, "Y"),
                               ("s1", 3.0, "X")):
         _plateau_run(tmp_path / "runs" / name / "train", offset)
