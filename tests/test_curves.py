@@ -13,7 +13,7 @@ import pytest
 from sgpose_lib.engine.convergence_runs import plateau_rule, read_params, run_config
 from sgpose_lib.engine.schedule import paper_milestones
 from sgpose_lib.report.convergence import _curve_summary, verdict_markdown
-from sgpose_lib.report.trend import trend_of, verdict_text
+from sgpose_lib.report.trend import VERDICT_TEXT, trend_of, verdict_text
 from sgpose_lib.report.curves import CurveRun, per_epoch, plateau, validated
 from sgpose_lib.errors import ConfigError
 from sgpose_lib.report.stats import Estimate
@@ -97,6 +97,13 @@ def test_a_vanished_gain_says_what_it_rests_on():
     assert verdict_text("vanish", one).endswith(
         "(n = 1, no CI: the final |SG − baseline| is below 1 point)")
     assert verdict_text("shrink", one) == "the gain shrinks with training but stays above zero"
+    # a CI above 0 from 2 seeds (+0.4, +1.6: mean 1.0, sd 0.849, t = 1.0 / (0.849 / sqrt 2) =
+    # 1.667 on 1 degree of freedom: p = 0.344) says that the t-test does not reject 0
+    two_seeds = Estimate(1.0, 0.4, 1.6, n=2, p=0.344)
+    assert verdict_text("shrink", two_seeds) == (
+        "the gain shrinks with training but stays above zero (its CI excludes 0, but with n = 2 "
+        "seeds the paired t-test gives p = 0.34)")
+    assert verdict_text("shrink", Estimate(1.0, 0.4, 1.6, n=5, p=0.01)) == VERDICT_TEXT["shrink"]
 
 
 def _setting(tmp_path, setting: str) -> Path:

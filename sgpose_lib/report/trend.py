@@ -45,11 +45,24 @@ VERDICT_TEXT = {
 }
 
 
+SIGNIFICANT_P = 0.05  # a final CI that excludes 0 beside a paired t-test p above this is flagged
+
+
 def verdict_text(trend: str, final: Estimate | None) -> str:
     """VERDICT_TEXT[trend], with what a vanished gain rests on: a final CI that includes 0, or,
-    with one seed per variant (no CI), a final |SG − baseline| below CHANGE_TOL points."""
+    with one seed per variant (no CI), a final |SG − baseline| below CHANGE_TOL points; and,
+    where the verdict rests on a final CI that excludes 0 (grow, hold, shrink, reverse) while
+    the paired t-test gives p >= SIGNIFICANT_P (with 2 seeds the bootstrap CI spans little more
+    than the two differences), that p."""
     text = VERDICT_TEXT[trend]
-    if trend != "vanish" or final is None:
+    if final is None:
+        return text
+    if trend in ("grow", "hold", "shrink", "reverse"):
+        if final.has_ci and math.isfinite(final.p) and final.p >= SIGNIFICANT_P:
+            return (text + f" (its CI excludes 0, but with n = {final.n} seeds the paired "
+                    f"t-test gives p = {final.p:.2f})")
+        return text
+    if trend != "vanish":
         return text
     if final.has_ci:
         return text + " (the final CI includes 0)"
