@@ -20,11 +20,12 @@ from typing import Mapping
 
 import pandas as pd
 from ..config import TRACKS, config_from_dict
+from ..data.records import read_json
 from ..engine.convergence_runs import plateau_rule, read_params
 from ..engine.schedule import PLATEAU_MIN_EPOCHS, PLATEAU_TOL, PlateauRule, paper_milestones
 from .curves import (CURVE_METRICS, CurveRun, curve_figure, curve_frame, curve_markdown,
                      final_row, per_epoch, read_curve)
-from .machines import Trained, mixed_pairs, read_environment, trained, trained_on
+from .machines import Trained, mixed_pairs, trained, trained_on
 from .plateaus import fixed_plateau_line, run_plateaus, schedule_text, until_plateau_line
 from .stats import Estimate, fmt_estimate, fmt_p
 from .trend import EARLY_EPOCH, trend_of, verdict_text
@@ -44,9 +45,9 @@ def collect(params: Mapping,
             cfg = config_from_dict(json.loads((folder / "config.json").read_text()),
                                    str(folder / "config.json"))
             epochs, steps = cfg.train.epochs, tuple(cfg.train.lr_steps)
-            env = read_environment(folder)
-            if env is not None:
-                where[name] = trained(cfg, env)
+            if (folder / "environment.json").is_file():
+                where[name] = trained(cfg, read_json(folder / "environment.json",
+                                                     "environment.json"))
         runs.append(CurveRun(name, item["track"], item["variant"], int(item.get("seed", 0)),
                              read_curve(folder), epochs, steps))
     return runs, where

@@ -9,10 +9,8 @@ as well as by its variant, and the report says so.
 """
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Mapping, Sequence
 
 from ..config import Config
@@ -35,12 +33,6 @@ def trained(cfg: Config, environment: Mapping) -> Trained:
               or f"CPU ({environment.get('cpu')}, {environment.get('torch_threads')} threads)")
     return Trained(f"{d.track} track: {cfg.model.preset} at {h}×{w} (h×w) on "
                    f"{'the data in ' + full if full else 'the embedded data'}", device)
-
-
-def read_environment(folder: str | Path) -> dict | None:
-    """The run folder's environment.json, or None where it has none."""
-    path = Path(folder) / "environment.json"
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def trained_on(where: Mapping[str, Trained]) -> list[str]:
