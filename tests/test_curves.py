@@ -14,7 +14,7 @@ from sgpose_lib.engine.convergence_runs import plateau_rule, read_params, run_co
 from sgpose_lib.engine.schedule import paper_milestones
 from sgpose_lib.report.convergence import _curve_summary, verdict_markdown
 from sgpose_lib.report.trend import VERDICT_TEXT, trend_of, verdict_text
-from sgpose_lib.report.curves import CurveRun, per_epoch, plateau, validated
+from sgpose_lib.report.curves import CurveRun, per_epoch, plateau, uneven_ends, validated
 from sgpose_lib.errors import ConfigError
 from sgpose_lib.report.stats import Estimate
 
@@ -334,3 +334,22 @@ def test_report_says_which_pair_was_trained_on_two_machines(tmp_path):
     text = (tmp_path / "out" / "convergence.md").read_text()
     assert f"\nTrained on: {setup}, CPU (X, 2 threads).\n" in text
     assert "mixed_pairs" not in summary and "different machines" not in text
+
+
+def _finished(variant: str, seed: int, epochs: int, track: str = "coco") -> CurveRun:
+    table = pd.DataFrame({"epoch": list(range(1, epochs + 1))})
+    return CurveRun(f"{track}_{variant}_s{seed}", track, variant, seed, table, epochs,
+                    (epochs - 5, epochs - 1))
+
+
+def test_uneven_ends_names_the_pairs_whose_schedules_differ_by_more_than_a_tenth():
+    """The COCO seed-0 pair of cpu_plateau ended at 105 (baseline) and 74 (SG) epochs: 31 > 10.5
+    is named; the MPII-style seed-0 pair's 179 and 173 (6 <= 17.9) is not, nor a pair one of
+    whose runs is not finished (its epochs.csv stops before train.epochs)."""
+    unfinished = _finished("sg", 2, 90)
+    unfinished = CurveRun(unfinished.name, "coco", "sg", 2, unfinished.table.iloc[:40], 90, (80, 85))
+    runs = [_finished("baseline", 0, 105), _finished("sg", 0, 74), _finished("baseline", 1, 100),
+            _finished("sg", 1, 91), _finished("baseline", 2, 60), unfinished,
+            _finished("baseline", 0, 179, "mpii"), _finished("sg", 0, 173, "mpii")]
+    assert uneven_ends(runs, "coco", "baseline", "sg") == ["seed 0: baseline 105, sg 74 epochs"]
+    assert uneven_ends(runs, "mpii", "baseline", "sg") == []

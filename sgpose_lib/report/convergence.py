@@ -24,7 +24,7 @@ from ..data.records import read_json
 from ..engine.convergence_runs import plateau_rule, read_params
 from ..engine.schedule import PLATEAU_MIN_EPOCHS, PLATEAU_TOL, PlateauRule, paper_milestones
 from .curves import (CURVE_METRICS, CurveRun, curve_figure, curve_frame, curve_markdown,
-                     final_row, per_epoch, read_curve)
+                     final_row, per_epoch, read_curve, uneven_ends)
 from .machines import Trained, mixed_pairs, trained, trained_on
 from .plateaus import fixed_plateau_line, run_plateaus, schedule_text, until_plateau_line
 from .stats import Estimate, fmt_estimate, fmt_p
@@ -166,9 +166,14 @@ def _metric_part(runs: list[CurveRun], track: str, metric: tuple[str, str, float
     open_runs = sum(not r.finished for r in track_runs) if rule is not None else 0
     note = f" (provisional: {open_runs} of {len(track_runs)} runs not finished)" if open_runs else ""
     curve["provisional"] = note.strip(" ()") or None
+    curve["uneven"] = uneven_ends(runs, track, "baseline", "sg") if rule is not None else []
+    uneven = (f" The last row pairs runs of unequal length ({'; '.join(curve['uneven'])}), each "
+              "ended by its own plateau: there SG − baseline compares unequal training as well "
+              "as the variants.") if curve["uneven"] else ""
     return (f"\n### {label} at matched budgets\n\n" + curve_markdown(table, label, shown, final)
             + f"\nStopped improving? {'; '.join(plateaus)}.\n\n"
-            f"Trend of SG − baseline{span}: **{verdict_text(curve['trend'], diff)}**{note}.\n")
+            f"Trend of SG − baseline{span}: **{verdict_text(curve['trend'], diff)}**{note}."
+            f"{uneven}\n")
 
 
 def _intro(setting: str, spec: Mapping) -> str:
@@ -241,7 +246,9 @@ def curve_verdict(key: str, c: Mapping) -> str:
             f"SG {text['sg']}; SG − baseline {text['diff']} "
             f"(p {fmt_p(est['diff']) if est['diff'] else '—'}){early}: "
             f"{verdict_text(c['trend'], est['diff'])}"
-            + (f" ({c['provisional']})." if c.get("provisional") else "."))
+            + (f" ({c['provisional']})" if c.get("provisional") else "")
+            + (f" (runs of unequal length: {'; '.join(c['uneven'])})" if c.get("uneven") else "")
+            + ".")
 
 
 def verdict_markdown(summary: Mapping) -> str:

@@ -14,6 +14,7 @@ had the model stopped improving at lr 1e-3 when the lr was dropped?
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -129,6 +130,23 @@ def final_row(runs: Sequence[CurveRun], track: str, baseline: str, sg: str, colu
     vals = {v: {sd: x for (var, sd), (_, x) in last.items() if var == v} for v in (baseline, sg)}
     ends = [e for e, _ in last.values()]
     return {"epochs": (min(ends), max(ends)), **_estimates(vals, baseline, sg, n_resamples, seed)}
+
+
+UNEVEN_SHARE = 0.1  # a pair whose two runs' lengths differ by more than this share is named
+
+
+def uneven_ends(runs: Sequence[CurveRun], track: str, baseline: str, sg: str) -> list[str]:
+    """The seeds of `track` whose finished `baseline` and `sg` runs have schedules (train.epochs)
+    differing by more than UNEVEN_SHARE of the longer one, e.g. "seed 0: baseline 105, sg 74
+    epochs": final_row pairs each run at its own end all the same, so their SG − baseline
+    there compares models trained for different numbers of epochs."""
+    ends: dict[int, dict[str, int]] = defaultdict(dict)
+    for r in runs:
+        if r.track == track and r.finished and r.variant in (baseline, sg):
+            ends[r.seed][r.variant] = int(r.epochs)
+    return [f"seed {seed}: {baseline} {e[baseline]}, {sg} {e[sg]} epochs"
+            for seed, e in sorted(ends.items())
+            if len(e) == 2 and abs(e[baseline] - e[sg]) > UNEVEN_SHARE * max(e.values())]
 
 
 def _flat(row: Mapping, key: str) -> dict:
