@@ -14,6 +14,7 @@ had the model stopped improving at lr 1e-3 when the lr was dropped?
 """
 from __future__ import annotations
 
+import textwrap
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,17 +223,22 @@ def plot_curves(ax_metric, ax_diff, table: pd.DataFrame, label: str,
     ax_diff.set_ylabel(f"SG − baseline, {label}")
 
 
+TITLE_WIDTH = 150  # characters of a 9-point title line across curve_figure's 10-inch width
+
+
 def curve_figure(tables: Mapping[str, pd.DataFrame], labels: Mapping[str, str], title: str,
                  out_png: str | Path,
                  drops: Mapping[str, Sequence[tuple[str, int]]] | None = None) -> Path:
     """One row per curve (`tables`: name -> per_epoch table): metric per epoch, SG − baseline;
-    `drops`: name -> (variant, epoch) of each run's first lr drop (plot_curves)."""
+    `drops`: name -> (variant, epoch) of each run's first lr drop (plot_curves). Each line of
+    `title` is wrapped at TITLE_WIDTH characters, the width of the figure at its font size."""
     fig, axes = plt.subplots(len(tables), 2, figsize=(10, 3.2 * len(tables)), squeeze=False,
                              layout="constrained")
     for (name, table), row in zip(tables.items(), axes):
         plot_curves(row[0], row[1], table, labels[name], drops=(drops or {}).get(name, ()))
         row[0].set_title(name, fontsize=9)
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle("\n".join(textwrap.fill(line, TITLE_WIDTH) for line in title.splitlines()),
+                 fontsize=9)
     return save_figure(fig, out_png, 120)
 
 
