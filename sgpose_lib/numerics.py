@@ -1,5 +1,8 @@
-"""The CPU instruction set of torch's kernels, pinned to AVX2 so that a run gives the same bits on
-every x86-64 machine with AVX2.
+"""The CPU instruction set of torch's kernels, pinned to AVX2 so that an AVX-512 machine trains the
+bits an AVX2-only one does. It does not make two CPU vendors agree: an Intel Xeon and an AMD EPYC,
+both pinned, give the same loss at a run's first step (the forward pass) but not from the second
+on (oneDNN and MKL may still pick backward kernels by vendor or cache size; README, "Same numbers
+on another machine").
 
 torch picks its CPU kernels by the widest instruction set the processor has (ATen's dispatch,
 AVX2 or AVX-512, and oneDNN's JIT-compiled convolutions and MKL's BLAS likewise), and kernels of

@@ -12,7 +12,7 @@ import pytest
 
 from sgpose_lib.engine.convergence_runs import plateau_rule, read_params, run_config
 from sgpose_lib.engine.schedule import paper_milestones
-from sgpose_lib.report.convergence import _curve_summary, verdict_markdown
+from sgpose_lib.report.convergence import _before_drops, _curve_summary, _uneven_clause, verdict_markdown
 from sgpose_lib.report.trend import VERDICT_TEXT, trend_of, verdict_text
 from sgpose_lib.report.curves import CurveRun, per_epoch, plateau, uneven_ends, validated
 from sgpose_lib.errors import ConfigError
@@ -346,10 +346,31 @@ def test_uneven_ends_names_the_pairs_whose_schedules_differ_by_more_than_a_tenth
     """The COCO seed-0 pair of cpu_plateau ended at 105 (baseline) and 74 (SG) epochs: 31 > 10.5
     is named; the MPII-style seed-0 pair's 179 and 173 (6 <= 17.9) is not, nor a pair one of
     whose runs is not finished (its epochs.csv stops before train.epochs)."""
-    unfinished = _finished("sg", 2, 90)
-    unfinished = CurveRun(unfinished.name, "coco", "sg", 2, unfinished.table.iloc[:40], 90, (80, 85))
+    full = _finished("sg", 2, 90)
+    unfinished = CurveRun(full.name, "coco", "sg", 2, full.table.iloc[:40], 90, (80, 85))
     runs = [_finished("baseline", 0, 105), _finished("sg", 0, 74), _finished("baseline", 1, 100),
             _finished("sg", 1, 91), _finished("baseline", 2, 60), unfinished,
             _finished("baseline", 0, 179, "mpii"), _finished("sg", 0, 173, "mpii")]
     assert uneven_ends(runs, "coco", "baseline", "sg") == ["seed 0: baseline 105, sg 74 epochs"]
     assert uneven_ends(runs, "mpii", "baseline", "sg") == []
+
+
+def test_unequal_pair_gives_the_gain_at_the_last_budget_before_either_first_lr_drop():
+    """Baseline: 30 epochs, first drop at 20; SG: 12 epochs, first drop at 8. Both are validated
+    at 5 and 10; epoch 10 is after SG's drop, so the like-with-like budget is epoch 5, where SG −
+    baseline = 11.0 − 10.0 = +1.0 (one seed: no CI)."""
+    def run(variant: str, epochs: int, drop: int, values: dict[int, float]) -> CurveRun:
+        table = pd.DataFrame({"epoch": range(1, epochs + 1),
+                              "val_Mean": [values.get(e, math.nan) for e in range(1, epochs + 1)]})
+        return CurveRun(variant, "mpii", variant, 0, table, epochs, (drop, epochs - 2))
+    runs = [run("baseline", 30, 20, {5: 10.0, 10: 12.0, 20: 15.0, 30: 19.0}),
+            run("sg", 12, 8, {5: 11.0, 10: 14.0, 12: 14.5})]
+    table = per_epoch(runs, "mpii", "baseline", "sg", "val_Mean", 1.0, n_resamples=100)
+    before = _before_drops(table, runs)
+    assert before["epoch"] == 5 and before["diff"]["mean"] == pytest.approx(1.0)
+    uneven = uneven_ends(runs, "mpii", "baseline", "sg")
+    assert uneven == ["seed 0: baseline 30, sg 12 epochs"]
+    assert _uneven_clause({"uneven": uneven, "before_drops": before}) == (
+        " (runs of unequal length, seed 0: baseline 30, sg 12 epochs: the end compares unequal "
+        "training; at epoch 5, before either run's first lr drop, SG − baseline +1.0)")
+    assert _uneven_clause({"uneven": [], "before_drops": None}) == ""

@@ -167,13 +167,31 @@ def _metric_part(runs: list[CurveRun], track: str, metric: tuple[str, str, float
     note = f" (provisional: {open_runs} of {len(track_runs)} runs not finished)" if open_runs else ""
     curve["provisional"] = note.strip(" ()") or None
     curve["uneven"] = uneven_ends(runs, track, "baseline", "sg") if rule is not None else []
-    uneven = (f" The last row pairs runs of unequal length ({'; '.join(curve['uneven'])}), each "
-              "ended by its own plateau: there SG − baseline compares unequal training as well "
-              "as the variants.") if curve["uneven"] else ""
+    curve["before_drops"] = _before_drops(table, track_runs) if curve["uneven"] else None
+    uneven = ""
+    if curve["uneven"]:
+        uneven = (f" The last row pairs runs of unequal length ({'; '.join(curve['uneven'])}), "
+                  "each ended by its own schedule: there SG − baseline compares unequal training "
+                  "as well as the variants.")
+        if curve["before_drops"]:
+            b = curve["before_drops"]
+            uneven += (f" At epoch {b['epoch']}, the last budget before either run's first lr "
+                       f"drop, it is {fmt_estimate(Estimate.from_dict(b['diff']), signed=True)}.")
     return (f"\n### {label} at matched budgets\n\n" + curve_markdown(table, label, shown, final)
             + f"\nStopped improving? {'; '.join(plateaus)}.\n\n"
             f"Trend of SG − baseline{span}: **{verdict_text(curve['trend'], diff)}**{note}."
             f"{uneven}\n")
+
+
+def _before_drops(table: pd.DataFrame, runs: list[CurveRun]) -> dict | None:
+    """SG − baseline at the last paired epoch at which no run of `runs` had its lr dropped yet
+    (epochs up to a run's first lr step train at the constant lr): {'epoch', 'diff'}, or None."""
+    firsts = [r.lr_steps[0] for r in runs if r.finished and r.lr_steps]
+    if not firsts:
+        return None
+    paired = [r for _, r in table.iterrows() if r["diff"] is not None and r["epoch"] <= min(firsts)]
+    return ({"epoch": int(paired[-1]["epoch"]), "diff": paired[-1]["diff"].to_dict()}
+            if paired else None)
 
 
 def _intro(setting: str, spec: Mapping) -> str:
@@ -247,8 +265,20 @@ def curve_verdict(key: str, c: Mapping) -> str:
             f"(p {fmt_p(est['diff']) if est['diff'] else '—'}){early}: "
             f"{verdict_text(c['trend'], est['diff'])}"
             + (f" ({c['provisional']})" if c.get("provisional") else "")
-            + (f" (runs of unequal length: {'; '.join(c['uneven'])})" if c.get("uneven") else "")
-            + ".")
+            + _uneven_clause(c) + ".")
+
+
+def _uneven_clause(c: Mapping) -> str:
+    """" (runs of unequal length, ...)" for a metric summary whose end pairs runs of unequal
+    length, with SG − baseline before either run's first lr drop; "" otherwise."""
+    if not c.get("uneven"):
+        return ""
+    text = f" (runs of unequal length, {'; '.join(c['uneven'])}: the end compares unequal training"
+    b = c.get("before_drops")
+    if b:
+        diff = fmt_estimate(Estimate.from_dict(b["diff"]), signed=True)
+        text += f"; at epoch {b['epoch']}, before either run's first lr drop, SG − baseline {diff}"
+    return text + ")"
 
 
 def verdict_markdown(summary: Mapping) -> str:
