@@ -186,10 +186,10 @@ def _metric_part(runs: list[CurveRun], track: str, metric: tuple[str, str, float
 def _before_drops(table: pd.DataFrame, runs: list[CurveRun]) -> dict | None:
     """SG − baseline at the last paired epoch at which no run of `runs` had its lr dropped yet
     (epochs up to a run's first lr step train at the constant lr): {'epoch', 'diff'}, or None."""
-    firsts = [r.lr_steps[0] for r in runs if r.finished and r.lr_steps]
-    if not firsts:
+    first_drop = min((r.lr_steps[0] for r in runs if r.finished), default=None)
+    if first_drop is None:
         return None
-    paired = [r for _, r in table.iterrows() if r["diff"] is not None and r["epoch"] <= min(firsts)]
+    paired = [r for _, r in table.iterrows() if r["diff"] is not None and r["epoch"] <= first_drop]
     return ({"epoch": int(paired[-1]["epoch"]), "diff": paired[-1]["diff"].to_dict()}
             if paired else None)
 

@@ -133,6 +133,16 @@ def final_row(runs: Sequence[CurveRun], track: str, baseline: str, sg: str, colu
     return {"epochs": (min(ends), max(ends)), **_estimates(vals, baseline, sg, n_resamples, seed)}
 
 
+def seed_pairs(runs: Sequence, a: str, b: str) -> dict[tuple[str, int], tuple]:
+    """(track, seed) -> (run of variant `a`, run of variant `b`) for each seed of a track where
+    `runs` (objects with track, variant, seed) hold both, in the order of their first run."""
+    by_pair: dict[tuple[str, int], dict] = defaultdict(dict)
+    for r in runs:
+        if r.variant in (a, b):
+            by_pair[(r.track, r.seed)][r.variant] = r
+    return {key: (v[a], v[b]) for key, v in by_pair.items() if len(v) == 2}
+
+
 UNEVEN_SHARE = 0.1  # a pair whose two runs' lengths differ by more than this share is named
 
 
@@ -141,13 +151,10 @@ def uneven_ends(runs: Sequence[CurveRun], track: str, baseline: str, sg: str) ->
     differing by more than UNEVEN_SHARE of the longer one, e.g. "seed 0: baseline 105, sg 74
     epochs": final_row pairs each run at its own end all the same, so their SG − baseline
     there compares models trained for different numbers of epochs."""
-    ends: dict[int, dict[str, int]] = defaultdict(dict)
-    for r in runs:
-        if r.track == track and r.finished and r.variant in (baseline, sg):
-            ends[r.seed][r.variant] = int(r.epochs)
-    return [f"seed {seed}: {baseline} {e[baseline]}, {sg} {e[sg]} epochs"
-            for seed, e in sorted(ends.items())
-            if len(e) == 2 and abs(e[baseline] - e[sg]) > UNEVEN_SHARE * max(e.values())]
+    pairs = seed_pairs([r for r in runs if r.track == track and r.finished], baseline, sg)
+    return [f"seed {seed}: {baseline} {rb.epochs}, {sg} {rs.epochs} epochs"
+            for (_, seed), (rb, rs) in sorted(pairs.items())
+            if abs(rb.epochs - rs.epochs) > UNEVEN_SHARE * max(rb.epochs, rs.epochs)]
 
 
 def _flat(row: Mapping, key: str) -> dict:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from ..config import Config
+from .curves import seed_pairs
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,7 @@ def mixed_pairs(runs: Sequence, where: Mapping[str, Trained],
     """The (track, seed) pairs of variants `a` and `b` among `runs` (objects with name, track,
     variant, seed) whose two runs were trained on different devices, e.g. "coco seed 0
     (baseline: CPU (Intel Xeon, 2 threads); sg: CPU (AMD EPYC, 2 threads))"."""
-    by_pair: dict[tuple[str, int], dict[str, str]] = defaultdict(dict)
-    for r in runs:
-        if r.variant in (a, b) and r.name in where:
-            by_pair[(r.track, r.seed)][r.variant] = where[r.name].device
-    return [f"{track} seed {seed} ({a}: {d[a]}; {b}: {d[b]})"
-            for (track, seed), d in by_pair.items() if len(d) == 2 and d[a] != d[b]]
+    pairs = seed_pairs([r for r in runs if r.name in where], a, b)
+    return [f"{track} seed {seed} ({a}: {where[ra.name].device}; {b}: {where[rb.name].device})"
+            for (track, seed), (ra, rb) in pairs.items()
+            if where[ra.name].device != where[rb.name].device]
