@@ -6,26 +6,32 @@ sections mirror the dataclasses below; every key is checked, and an unknown key 
 `with_run()`.
 
 Allowed values are declared here, once (TRACKS, SGM_SITES, ATTENTIONS, DWA_MODES, DEVICES,
-GT_BOXES); the model, the losses and the command line import them. Values from YAML, JSON or
-`--set` are coerced to each field's annotated type (config_fields.py).
+GT_BOXES, DECODERS); the model, the losses and the command line import them. Values from YAML,
+JSON or `--set` are coerced to each field's annotated type (config_fields.py).
 
 Reading params.yaml (profiles, variants, `--set` overrides, the list of settable keys) is in
 params.py; this module holds the dataclasses, their checks and the comparison of stored configs.
 
-Units: `image_size` is (width, height) of the network input in pixels; `sigma` and `radius` are in
-pixels of the paper's heatmaps (64x48 COCO, 64x64 MPII) and are scaled with the heatmap height for
-other input sizes (r = 5 is 2.5 pixels on a 32x24 heatmap), so that a radius covers the same
-body-relative region in every profile. The official HRNet does the same for sigma (2 at 64x48,
-3 at 96x72).
+A bad image (missing, unreadable, or of another size than its annotation's width and height)
+stops evaluation with a DataError naming it, and training too unless `data.skip_bad_images`
+(then it is skipped, warned about once and counted; data/dataset.py).
+
+Units: `image_size` is (width, height) of the network input in pixels (in YAML and `--set` a
+list [width, height], or a text HEIGHTxWIDTH such as 256x192, the field's order); `sigma` and
+`radius` are in pixels of the paper's heatmaps (64x48 COCO, 64x64 MPII) and are scaled with the
+heatmap height for other input sizes (r = 5 is 2.5 pixels on a 32x24 heatmap), so that a radius
+covers the same body-relative region in every profile. The official HRNet does the same for sigma
+(2 at 64x48, 3 at 96x72).
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config_fields import apply_fields, from_dict
+from .config_fields import apply_fields, coerce, from_dict
 from .errors import ConfigError
 
 TRACKS = ("mpii", "coco")                            # data.track: MPII-style (PCKh), COCO (OKS AP)
@@ -35,6 +41,7 @@ COMPILE_MODES = ("", "default", "reduce-overhead", "max-autotune")  # train.comp
 DWA_MODES = ("step", "epoch", "off")                 # loss.dwa (losses.DynamicWeightAverage)
 DEVICES = ("auto", "cpu", "cuda")                    # train.device
 GT_BOXES = "gt"                                      # eval.boxes: the annotated person boxes
+DECODERS = ("standard", "dark")                      # eval.decoder (decode.decode_heatmaps)
 REFERENCE_HEATMAP_HEIGHT = 64  # the paper's inputs (256x192, 256x256) give 64-pixel-high heatmaps
 
 
@@ -78,6 +85,7 @@ class DataConfig:
     workers: int = 2                          # DataLoader worker processes
     limit_train: int = 0                      # use only the first N training samples (0 = all)
     limit_val: int = 0                        # use only the first N validation samples (0 = all)
+    skip_bad_images: bool = False             # training: skip bad images, counted (else: stop)
     coco_dir: str = ""                        # a full COCO 2017 folder (annotations/, train2017/...)
     mpii_dir: str = ""                        # a full MPII folder in the official HRNet layout
 
@@ -140,6 +148,9 @@ class EvalConfig:
     in_vis_thre: float = 0.2       # official rescoring threshold
     oks_thre: float = 0.9          # official OKS-NMS threshold
     image_thre: float = 0.0        # detector boxes below this score are dropped
+    decoder: str = "standard"      # "standard" (argmax + quarter-pixel step) or "dark" (DARK)
+                                   # heatmap decoding of validation and analyses; `sgpose
+                                   # evaluate` scores both (metrics.json, dark/metrics.json)
 
 
 @dataclass
@@ -156,25 +167,18 @@ class Config:
         return dataclasses.asdict(self)
 
     def validate(self) -> "Config":
-        """Raise ConfigError for any value outside its domain."""
+        """Raise ConfigError for any value outside its domain: the choices declared above, the
+        input sizes, and every number against its range in NUMBER_RANGES."""
         d, m = self.data, self.model
         if d.track not in TRACKS:
             raise ConfigError(f"data.track: {d.track!r} is not one of {TRACKS}")
         for name in ("image_size", "mpii_image_size"):
-            w, h = getattr(d, name)
-            if w <= 0 or h <= 0 or w % 32 or h % 32:
-                raise ConfigError(f"data.{name}: {w}x{h} (width x height) must be positive "
-                                  "multiples of 32 (HRNet fuses branches at strides 4 to 32)")
-        if d.sigma <= 0:
-            raise ConfigError(f"data.sigma: {d.sigma} must be > 0")
-        if d.radius <= 0:
-            raise ConfigError(f"data.radius: {d.radius} must be > 0")
-        for track in TRACKS:
-            a = getattr(d, f"{track}_augment")
-            if not (0 <= a.scale_factor < 1 and a.rotation_factor >= 0 and a.rotation_clip > 0
-                    and 0 <= a.rotation_prob <= 1 and 0 <= a.half_body_prob <= 1):
-                raise ConfigError(f"data.{track}_augment: {a} needs 0 <= scale_factor < 1, "
-                                  "rotation_factor >= 0, rotation_clip > 0, probabilities in [0, 1]")
+            size = tuple(getattr(d, name))
+            if len(size) != 2 or any(v <= 0 or v % 32 for v in size):
+                raise ConfigError(f"data.{name}: {list(size)} ([width, height]) must be "
+                                  "positive multiples of 32, two of them (HRNet fuses branches "
+                                  "at strides 4 to 32)")
+        self._validate_numbers()
         bad = [s for s in m.sgm_sites if s not in SGM_SITES]
         if bad:
             raise ConfigError(f"model.sgm_sites: {bad} not in {SGM_SITES}")
@@ -182,32 +186,28 @@ class Config:
             raise ConfigError(f"model.attention: {m.attention!r} is not {_either(ATTENTIONS)}")
         if self.loss.dwa not in DWA_MODES:
             raise ConfigError(f"loss.dwa: {self.loss.dwa!r} is not {_either(DWA_MODES)}")
-        if self.loss.temperature <= 0:
-            raise ConfigError(f"loss.temperature: {self.loss.temperature} must be > 0")
         t = self.train
-        if t.epochs <= 0 or t.batch_size <= 0 or t.lr <= 0:
-            raise ConfigError("train.epochs, train.batch_size and train.lr must be > 0")
         if t.device not in DEVICES:
             raise ConfigError(f"train.device: {t.device!r} is not {_either(DEVICES)}")
         if t.compile not in COMPILE_MODES:
             raise ConfigError(f"train.compile: {t.compile!r} is not {_either(COMPILE_MODES)}")
-        if t.log_every < 1:
-            raise ConfigError(f"train.log_every: {t.log_every} must be >= 1")
-        self._validate_counts()
+        if self.eval.decoder not in DECODERS:
+            raise ConfigError(f"eval.decoder: {self.eval.decoder!r} is not {_either(DECODERS)}")
         return self
 
-    def _validate_counts(self) -> None:
-        """Counts that must not be negative (a DataLoader or numpy would fail with a traceback
-        much later) and batch sizes that must be positive."""
-        for name, value in (("data.workers", self.data.workers),
-                            ("data.limit_train", self.data.limit_train),
-                            ("data.limit_val", self.data.limit_val),
-                            ("train.seed", self.train.seed), ("train.threads", self.train.threads),
-                            ("train.val_every", self.train.val_every)):
-            if value < 0:
-                raise ConfigError(f"{name}: {value} must be >= 0")
-        if self.eval.batch_size <= 0:
-            raise ConfigError(f"eval.batch_size: {self.eval.batch_size} must be > 0")
+    def _validate_numbers(self) -> None:
+        """Each key of NUMBER_RANGES (each item of a list) within its range, floats finite:
+        a bad value would fail with a traceback much later, or train silently with, e.g., a
+        negative learning rate."""
+        for key, rule in NUMBER_RANGES:
+            value = self
+            for part in key.split("."):
+                value = getattr(value, part)
+            for item in value if isinstance(value, tuple) else (value,):
+                finite = not isinstance(item, float) or math.isfinite(item)
+                if not (finite and _RULES[rule](item)):
+                    raise ConfigError(f"{key}: {item} must be {rule}"
+                                      + (" (a finite number)" if isinstance(item, float) else ""))
 
     def with_run(self, track: str | None = None, variant: str | None = None,
                  radius: float | None = None, seed: int | None = None,
@@ -223,11 +223,32 @@ class Config:
             apply_fields(cfg, table[variant], f"variants.{variant}")
             cfg.variant = variant
         if radius is not None:
-            cfg.data.radius = float(radius)
+            cfg.data.radius = coerce(radius, float, "radius")
         if seed is not None:
-            cfg.train.seed = int(seed)
+            cfg.train.seed = coerce(seed, int, "seed")
         cfg.model.num_joints = 16 if cfg.data.track == "mpii" else 17
         return cfg.validate()
+
+
+_RULES = {"> 0": lambda v: v > 0, ">= 0": lambda v: v >= 0, ">= 1": lambda v: v >= 1,
+          "in [0, 1]": lambda v: 0 <= v <= 1, "in [0, 1)": lambda v: 0 <= v < 1}
+_AUGMENT_RANGES = (("scale_factor", "in [0, 1)"), ("rotation_factor", ">= 0"),
+                   ("rotation_clip", "> 0"), ("rotation_prob", "in [0, 1]"),
+                   ("half_body_prob", "in [0, 1]"), ("half_body_min_joints", ">= 0"))
+# The allowed range of every number of a Config (a list: of each item); Config.validate checks
+# them, and a float must be finite. The input sizes are checked apart (multiples of 32).
+NUMBER_RANGES: tuple[tuple[str, str], ...] = (
+    ("model.num_joints", "> 0"),
+    ("data.sigma", "> 0"), ("data.radius", "> 0"), ("data.padding", "> 0"),
+    *((f"data.{track}_augment.{key}", rule) for track in TRACKS for key, rule in _AUGMENT_RANGES),
+    ("data.workers", ">= 0"), ("data.limit_train", ">= 0"), ("data.limit_val", ">= 0"),
+    ("loss.lam", ">= 0"), ("loss.temperature", "> 0"),
+    ("train.epochs", "> 0"), ("train.batch_size", "> 0"), ("train.lr", "> 0"),
+    ("train.lr_steps", ">= 0"), ("train.lr_factor", "> 0"), ("train.seed", ">= 0"),
+    ("train.threads", ">= 0"), ("train.val_every", ">= 0"), ("train.log_every", ">= 1"),
+    ("eval.batch_size", "> 0"), ("eval.in_vis_thre", "in [0, 1]"),
+    ("eval.oks_thre", "in [0, 1]"), ("eval.image_thre", "in [0, 1]"),
+)
 
 
 # The variants of the study; params.yaml may redefine or extend them under `variants:`.

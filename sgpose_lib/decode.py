@@ -7,15 +7,24 @@ As the official HRNet test code:
 - decoding: argmax per joint (`get_max_preds`), a quarter-pixel step toward the higher neighbour,
   then the inverse of the crop's affine transform (`decode_heatmaps`).
 
+Beside it, the DARK decoder (Zhang et al., CVPR 2020, "Distribution-Aware Coordinate
+Representation for Human Pose Estimation"; `refine_dark`): the argmax moved by one Newton step on
+the log of the Gaussian-modulated heatmap, as the authors' published `get_final_preds` with
+post-processing. `decode_heatmaps(..., decoder=...)` chooses between the two (config.DECODERS).
+
 Heatmaps are (B, K, H, W) with (x, y) = (column, row), heatmap pixels, 0-based.
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence, TypeVar
 
+import cv2
 import numpy as np
 import torch
+from scipy.ndimage import correlate1d
 
+from .config import DECODERS
 from .geometry import get_affine_transform
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
@@ -90,20 +99,118 @@ def refine_quarter_offset(heatmaps: np.ndarray, coords: np.ndarray) -> np.ndarra
     return coords + inside[..., None] * np.sign(diff) * 0.25
 
 
+# --- DARK: distribution-aware decoding ---------------------------------------------------------
+
+LOG_EPSILON = 1e-10  # modulated heatmaps are clamped here before the log (the authors' value)
+
+
+def dark_kernel_size(sigma: float) -> int:
+    """Odd size k of DARK's modulation kernel for targets of std `sigma` (heatmap pixels).
+
+    The paper modulates with a Gaussian of the training targets' variance; the authors give the
+    kernel by its size k and let OpenCV choose its std, sigma_k = 0.3 ((k - 1) / 2 - 1) + 0.8.
+    k is the odd size whose sigma_k is nearest to `sigma`, at least 3:
+    (k - 1) / 2 = round((sigma - 0.8) / 0.3 + 1). sigma = 2 gives 11 (the authors' 256x192 COCO and
+    256x256 MPII settings), 3 gives 17 (mmpose's 384x288), 1 gives 5, 0.75 gives 3."""
+    if not sigma > 0:
+        raise ValueError(f"sigma: {sigma} must be > 0 (heatmap pixels)")
+    half = math.floor((sigma - 0.8) / 0.3 + 1.5)
+    return 2 * max(half, 1) + 1
+
+
+def modulate(heatmaps: np.ndarray | torch.Tensor, kernel: int) -> np.ndarray:
+    """DARK's distribution modulation of (B, K, H, W) heatmaps; returns float64 maps.
+
+    Each map h is blurred, h' = G_k * h, with zeros outside the map (the authors pad by
+    (k - 1) / 2 zeros, blur and crop), then rescaled to its original maximum:
+    h' <- h' * max(h) / max(h'). G_k is OpenCV's separable Gaussian of odd size k and std
+    chosen by OpenCV (`cv2.getGaussianKernel(k, 0)`: OpenCV's fixed table for small k, else
+    sampled with sigma_k of `dark_kernel_size`), the kernel of the authors' `cv2.GaussianBlur`.
+    An all-zero map gives 0 / 0 = nan everywhere, as the authors' code (its argmax is (0, 0),
+    where no step is taken)."""
+    if kernel < 3 or kernel % 2 == 0:
+        raise ValueError(f"kernel: {kernel} must be an odd size >= 3")
+    g = cv2.getGaussianKernel(kernel, 0, ktype=cv2.CV_64F).ravel()
+    maps = _to_numpy(heatmaps).astype(np.float64)
+    blurred = correlate1d(correlate1d(maps, g, axis=3, mode="constant"), g, axis=2,
+                          mode="constant")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return blurred * (maps.max(axis=(2, 3), keepdims=True)
+                          / blurred.max(axis=(2, 3), keepdims=True))
+
+
+def taylor_step(log_heatmaps: np.ndarray, coords: np.ndarray) -> np.ndarray:
+    """One Newton step from the integer maxima `coords` (B, K, 2) on (B, K, H, W) log-heatmaps L.
+
+    DARK's second-order Taylor expansion of L at the maximum m gives the mode of the Gaussian,
+    mu = m - H^-1 g (the paper's D''(m)^-1 D'(m)), with the derivatives at m from finite
+    differences (pixels):
+        g = (Lx, Ly),  Lx  = (L[y, x+1] - L[y, x-1]) / 2,
+        H = [[Lxx, Lxy], [Lxy, Lyy]],  Lxx = (L[y, x+2] - 2 L[y, x] + L[y, x-2]) / 4,
+        Lxy = (L[y+1, x+1] - L[y-1, x+1] - L[y+1, x-1] + L[y-1, x-1]) / 4  (Ly, Lyy alike).
+    As the authors: m = coords truncated to integers; the step is taken only where
+    1 < x < W - 2 and 1 < y < H - 2 (all taps inside the map) and det H != 0, elsewhere m is
+    kept. Returns float64 (B, K, 2) (x, y) heatmap pixels; the step is not bounded (a flat or
+    non-concave L can move a point far, as in the authors' code)."""
+    batch, joints, height, width = log_heatmaps.shape
+    out = np.asarray(coords, dtype=np.float64).copy()
+    if width < 5 or height < 5:
+        return out  # no pixel has all its taps inside the map
+    px = np.trunc(out[..., 0]).astype(np.int64)
+    py = np.trunc(out[..., 1]).astype(np.int64)
+    inside = (px > 1) & (px < width - 2) & (py > 1) & (py < height - 2)
+    px, py = np.clip(px, 2, width - 3), np.clip(py, 2, height - 3)  # only `inside` is used
+    b = np.arange(batch)[:, None]
+    k = np.arange(joints)[None, :]
+
+    def at(dy: int, dx: int) -> np.ndarray:
+        return log_heatmaps[b, k, py + dy, px + dx].astype(np.float64)
+
+    lx, ly = 0.5 * (at(0, 1) - at(0, -1)), 0.5 * (at(1, 0) - at(-1, 0))
+    lxx = 0.25 * (at(0, 2) - 2 * at(0, 0) + at(0, -2))
+    lyy = 0.25 * (at(2, 0) - 2 * at(0, 0) + at(-2, 0))
+    lxy = 0.25 * (at(1, 1) - at(-1, 1) - at(1, -1) + at(-1, -1))
+    det = lxx * lyy - lxy ** 2
+    step = inside & (det != 0)  # a nan det (nan maps) steps to nan, as the authors' code
+    with np.errstate(divide="ignore", invalid="ignore"):
+        offset = -np.stack([lyy * lx - lxy * ly, lxx * ly - lxy * lx], axis=-1) / det[..., None]
+    return out + np.where(step[..., None], offset, 0.0)
+
+
+def refine_dark(heatmaps: np.ndarray | torch.Tensor, coords: np.ndarray,
+                kernel: int) -> np.ndarray:
+    """DARK coordinates (B, K, 2) float64, heatmap pixels, from the argmax `coords` of
+    (B, K, H, W) heatmaps: `taylor_step` on log(max(`modulate`(heatmaps, kernel), 1e-10))."""
+    with np.errstate(invalid="ignore"):
+        log_maps = np.log(np.maximum(modulate(heatmaps, kernel), LOG_EPSILON))
+    return taylor_step(log_maps, coords)
+
+
 def decode_heatmaps(heatmaps: np.ndarray | torch.Tensor, centers: np.ndarray,
-                    scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                    scales: np.ndarray, decoder: str = "standard",
+                    sigma: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Keypoints in image pixels from (B, K, H, W) heatmaps of crops at (centers, scales).
 
     `centers` (B, 2) are image pixels and `scales` (B, 2) the crop size in units of 200 pixels
     (see `geometry`); the crops were taken with rotation 0. Official `get_final_preds` with
-    post-processing: argmax + quarter-pixel offset, then the inverse affine transform.
+    post-processing: the argmax refined by `decoder`, then the inverse affine transform.
+    decoder "standard": a quarter-pixel step toward the higher neighbour (official HRNet);
+    "dark": `refine_dark` with the kernel of `dark_kernel_size(sigma)`, `sigma` the std of the
+    training targets in pixels of these heatmaps (required for "dark").
 
-    Returns preds (B, K, 2) float64 (x, y) image pixels and maxvals (B, K, 1), the heatmap peaks
-    (used as keypoint scores)."""
+    Returns preds (B, K, 2) float64 (x, y) image pixels and maxvals (B, K, 1), the peaks of the
+    heatmaps as given (used as keypoint scores; the same for both decoders)."""
     heatmaps = _to_numpy(heatmaps)
     height, width = heatmaps.shape[2:]
     coords, maxvals = get_max_preds(heatmaps)
-    coords = refine_quarter_offset(heatmaps, coords)
+    if decoder == "standard":
+        coords = refine_quarter_offset(heatmaps, coords)
+    elif decoder == "dark":
+        if sigma is None:
+            raise ValueError("decoder 'dark' needs sigma, the targets' std in heatmap pixels")
+        coords = refine_dark(heatmaps, coords, dark_kernel_size(sigma))
+    else:
+        raise ValueError(f"decoder: {decoder!r} is not one of {DECODERS}")
     inverse = np.stack([get_affine_transform(c, s, 0.0, (width, height), inv=True)
                         for c, s in zip(np.asarray(centers), np.asarray(scales))])  # (B, 2, 3)
     preds = (np.einsum("bij,bkj->bki", inverse[:, :, :2], coords.astype(np.float64))

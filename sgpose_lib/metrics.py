@@ -66,6 +66,23 @@ def pckh(preds: np.ndarray, gts: np.ndarray, visible: np.ndarray, headsize: np.n
     return result
 
 
+def pckh_person_counts(preds: np.ndarray, gts: np.ndarray, visible: np.ndarray,
+                       headsize: np.ndarray, layout: Layout = MPII16,
+                       threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Per person (N,): the joints correct at `threshold` and the joints counted, over the joints
+    that `pckh`'s "Mean" includes (labelled somewhere in the set, pelvis and thorax left out), so
+    that 100 · Σ correct / Σ counted is that Mean: the unit a bootstrap over persons resamples.
+    Arguments as `pckh`."""
+    visible = np.asarray(visible) > 0
+    err = np.linalg.norm(np.asarray(preds, np.float64) - np.asarray(gts, np.float64), axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaled = err / np.asarray(headsize, np.float64)[:, None]
+    included = (np.array([name not in PCKH_EXCLUDED for name in layout.joints])
+                & (visible.sum(axis=0) > 0))
+    counted = visible & included
+    return ((scaled <= threshold) & counted).sum(axis=1), counted.sum(axis=1)
+
+
 def coco_keypoint_metrics(coco_gt, results: list[dict], sigmas: np.ndarray | None = None,
                           quiet: bool = True, img_ids: list[int] | None = None) -> dict[str, float]:
     """OKS AP/AR of keypoint `results` against `coco_gt` (a pycocotools COCO), via COCOeval.

@@ -3,7 +3,10 @@ list of keys they can set (with each key's comment in config.py as its descripti
 
 `load_config(profile, path, track=..., variant=..., radius=..., seed=...)` is the Config of one
 run; `read_yaml` reads any of the project's params files (params.yaml, convergence/params.yaml,
-ablations/params.yaml) with one error format: file, line and column of a YAML syntax error.
+ablations/params.yaml) with one error format: file, line and column of a YAML syntax error or of
+a key repeated in one mapping (YAML would silently keep the last). `check_runs` and
+`read_ablation_runs` check the study's and the ablations' run matrices; `check_run_parameters`
+checks the parameters of one training run before anything else loads (the train notebook).
 """
 from __future__ import annotations
 
@@ -17,8 +20,32 @@ from typing import Any
 import yaml
 
 from .config import DEFAULT_VARIANTS, Config
-from .config_fields import apply_fields, from_dict
+from .config_fields import apply_fields, check_entry, from_dict
 from .errors import ConfigError
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key repeated in one mapping (a second `train:` under a
+    profile would otherwise replace the first without a word)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor`: its keys may be overridden, as YAML allows
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) or key is None:
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} in one mapping", key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """The YAML document `text` (safe types only); yaml.YAMLError for a syntax error or a key
+    repeated in one mapping."""
+    return yaml.load(text, Loader=UniqueKeyLoader)
 
 
 def read_yaml(path: str | Path) -> Any:
@@ -32,7 +59,7 @@ def read_yaml(path: str | Path) -> Any:
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}{_yaml_position(e)}: not valid YAML "
                           f"({_yaml_problem(e)})") from None
@@ -62,7 +89,13 @@ def load_config(profile: str | None = None, path: str | Path = "params.yaml", *,
                 track: str | None = None, variant: str | None = None,
                 radius: float | None = None, seed: int | None = None) -> Config:
     """The Config of `profile` (default: params.yaml's `profile`), set up for one run."""
-    params = read_params(path)
+    return config_of(read_params(path), path, profile, track=track, variant=variant,
+                     radius=radius, seed=seed)
+
+
+def config_of(params: dict, path: str | Path, profile: str | None = None, **run) -> Config:
+    """`load_config` from the mapping `params` read from `path` (named in messages); `run`:
+    track, variant, radius, seed."""
     profiles = params["profiles"]
     profile = profile or params.get("profile", "cpu")
     if profile not in profiles:
@@ -72,8 +105,59 @@ def load_config(profile: str | None = None, path: str | Path = "params.yaml", *,
     cfg.profile = profile
     variants = dict(DEFAULT_VARIANTS)
     variants.update(params.get("variants") or {})
-    return cfg.with_run(track=track, variant=variant or "baseline", radius=radius, seed=seed,
-                        variants=variants)
+    return cfg.with_run(track=run.get("track"), variant=run.get("variant") or "baseline",
+                        radius=run.get("radius"), seed=run.get("seed"), variants=variants)
+
+
+RUN_KEYS = {"track": str, "variant": str, "radius": float, "seed": int}  # an entry of `runs`
+
+
+def check_runs(params: dict, path: str | Path) -> dict[str, dict]:
+    """The study matrix (`runs` of params.yaml: name -> track, variant, radius, seed), each entry
+    checked as the Config it makes; ConfigError naming the file and the key (e.g.
+    `params.yaml: runs.mpii_sg_r5_s0.radius: 'abc' is not a valid float`)."""
+    runs = params.get("runs") or {}
+    if not isinstance(runs, dict):
+        raise ConfigError(f"{path}: runs: expected a mapping of run names to entries")
+    checked = {}
+    for name, entry in runs.items():
+        where = f"{path}: runs.{name}"
+        checked[name] = check_entry(entry, where, RUN_KEYS)
+        try:
+            config_of(params, path, **checked[name])
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
+    return checked
+
+
+def check_run_parameters(params_file: str | Path, profile: str, track: str, variant: str,
+                         radius, seed, convergence_run: str = "",
+                         convergence_params: str | Path = "convergence/params.yaml") -> Config:
+    """The Config of one training run from the train notebook's parameters, checked before
+    torch loads: params.yaml with its run matrix (check_runs), then the convergence run of
+    `convergence_params` (when `convergence_run` names one) or the run's own profile, track,
+    variant, radius and seed. ConfigError naming the file or parameter and the key."""
+    params = read_params(params_file)
+    check_runs(params, params_file)
+    if convergence_run:
+        from .engine.convergence_runs import read_params as read_convergence, run_config
+        return run_config(read_convergence(convergence_params), convergence_run, params_file)
+    return config_of(params, params_file, profile, track=track, variant=variant, radius=radius,
+                     seed=seed)
+
+
+def read_ablation_runs(path: str | Path = "ablations/params.yaml") -> dict[str, dict]:
+    """The ablation matrix (`ablation_runs` of ablations/params.yaml: name -> seed and `set`, the
+    `sgpose train --set` assignments, shell-quoted); ConfigError naming the file and the key for
+    an unknown or missing key or a bad value."""
+    doc = check_entry(read_yaml(path), f"{path}:", {"ablation_runs": dict})
+    runs = {}
+    for name, entry in doc["ablation_runs"].items():
+        runs[name] = check_entry(entry, f"{path}: ablation_runs.{name}", {"seed": int, "set": str})
+        if runs[name]["seed"] < 0:
+            raise ConfigError(f"{path}: ablation_runs.{name}.seed: {runs[name]['seed']} must "
+                              "be >= 0")
+    return runs
 
 
 def project_root(start: str | Path | None = None) -> Path:
@@ -136,7 +220,7 @@ def apply_overrides(cfg: Config, assignments: list[str]) -> Config:
         for part in parents:
             node = node.setdefault(part, {})
         try:
-            node[leaf] = yaml.safe_load(text)
+            node[leaf] = load_yaml(text)
         except yaml.YAMLError as e:
             raise ConfigError(f"--set {item!r}: the value is not valid YAML "
                               f"({_yaml_problem(e)})") from None

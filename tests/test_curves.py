@@ -51,8 +51,8 @@ def test_runs_too_short_get_no_plateau_and_notrend_of():
     text = verdict_markdown({"curves": {"mpii/val_Mean": summary}, "runs": {}})
     line = text.splitlines()[0]
     assert "epoch None" not in text and line.endswith(
-        "+2.6 [+2.2, +2.9] (p 0.090): undecided: the runs end before epoch 15, where the trend "
-        "starts.")
+        "SG − baseline +2.6 [+2.2, +2.9] (n = 2 equal-schedule pairs; t-test p = 0.090): "
+        "**supported**; trend: undecided: the runs end before epoch 15, where the trend starts.")
 
 
 def _run(variant: str, seed: int, values: dict[int, float]) -> CurveRun:
@@ -129,10 +129,14 @@ def test_run_config_uses_the_setting_and_the_paper_schedule(tmp_path):
 def test_plateau_setting_gives_a_rule_and_a_constant_phase(tmp_path):
     text = _setting(tmp_path, "cpu_plateau").read_text()
     params = read_params(tmp_path / "cpu_plateau.yaml")
-    cfg = run_config(params, "coco_sg_r5_s0")
+    cfg = run_config(params, "coco_baseline_s0")
     rule = plateau_rule(params, "coco")
     assert (rule.every, rule.min_epochs, rule.max_epochs, rule.tol) == (5, 50, 160, 1.0)
     assert cfg.train.epochs == 160 and cfg.train.lr_steps == () and cfg.train.val_every == 5
+    # an SG run given its baseline's length trains that fixed schedule: the plateau rule's
+    # schedule of the baseline (198 epochs, drops at 160 and 189) is paper_milestones(198)
+    sg = run_config(params, "coco_sg_r5_s0")
+    assert (sg.train.epochs, sg.train.lr_steps) == (198, (160, 189))
     assert plateau_rule(read_params(_setting(tmp_path, "cpu")), "mpii") is None   # fixed epochs
     (tmp_path / "bad.yaml").write_text(text.replace("max_epochs: {mpii: 320, coco: 160}",
                                                     "max_epochs: {mpii: 320}"))
@@ -261,12 +265,17 @@ def test_report_of_an_until_plateau_setting(tmp_path):
     checks = summary["runs"]["b0"]["constant_phase"]["checks"]
     assert [c["epoch"] for c in checks] == list(range(30, 126, 5))
     assert "**the gain holds with training**.\n" in text
-    assert "| end of each run (154) | 42.0 [41.5, 42.5] | 44.0 [43.5, 44.5] | +2.0 [+2.0, +2.0] |" in text
+    # the last 3 validations (145, 150, 154) of each run: 41.5 + offset, so baseline 41.5 and
+    # 42.5 -> 42.0 ± t(0.975, 1) · 0.7071 / √2 = 42.0 ± 6.35; SG − baseline +2.0 on both seeds:
+    # constant differences, no interval, no t-test, sign-flip p = 2/4
+    assert ("| end of each run (154 epochs; mean of its last 3 validations) | 42.0 [35.6, 48.4] "
+            "| 44.0 [37.6, 50.4] | +2.0 | n/a (const.); 0.500 | — |") in text
     assert summary["runs"]["s1"]["constant_phase"]["ended_by"] == "plateau"
     verdict = verdict_markdown(summary)
-    assert "at the end of each run's schedule (154 epochs) baseline 42.0" in verdict
+    assert ("at the end of each run's schedule (154 epochs), mean of each run's last 3 validations "
+            "baseline 42.0" in verdict)
     assert ("- Plateau (mpii track): the constant-lr phase of 4 of 4 runs ended by the plateau "
-            "rule (at epochs 125 to 125), 0 at max_epochs, 0 still at the constant lr; 4 of 4 "
+            "rule (at epoch 125), 0 at max_epochs, 0 still at the constant lr; 4 of 4 "
             "runs finished the paper's two drops after it; the verdict is about models trained "
             "until they stopped improving." in verdict)
     # s1 interrupted at epoch 100, still at the constant lr
@@ -277,14 +286,15 @@ def test_report_of_an_until_plateau_setting(tmp_path):
     text = (tmp_path / "out" / "convergence.md").read_text()
     assert "s1: at the constant lr, 100 epochs so far (last check: Mean +8.0)" in text
     assert "**the gain holds with training** (provisional: 1 of 4 runs not finished)." in text
-    assert "| end of each run (154) |" in text and "n=1" in text.split("end of each run")[1]
+    assert ("| end of each run (154 epochs; mean of its last 3 validations) |" in text
+            and "n = 1, no test" in text.split("end of each run")[1])
     assert verdict_markdown(summary).count("the verdict is provisional") == 1
     # s1 and b1 not on disk at all (not started): the verdict's lines still count the matrix
     shutil.rmtree(tmp_path / "runs" / "s1")
     shutil.rmtree(tmp_path / "runs" / "b1")
     verdict = verdict_markdown(build(params, tmp_path / "runs", tmp_path / "out", n_resamples=200))
     assert "(provisional: 2 of 4 runs not finished)." in verdict
-    assert ("the constant-lr phase of 2 of 4 runs ended by the plateau rule (at epochs 125 to "
+    assert ("the constant-lr phase of 2 of 4 runs ended by the plateau rule (at epoch "
             "125), 0 at max_epochs, 0 still at the constant lr; 2 of 4 runs finished the paper's "
             "two drops after it; the runs are not finished: the verdict is provisional." in verdict)
 
@@ -371,6 +381,15 @@ def test_unequal_pair_gives_the_gain_at_the_last_budget_before_either_first_lr_d
     uneven = uneven_ends(runs, "mpii", "baseline", "sg")
     assert uneven == ["seed 0: baseline 30, sg 12 epochs"]
     assert _uneven_clause({"uneven": uneven, "before_drops": before}) == (
-        " (runs of unequal length, seed 0: baseline 30, sg 12 epochs: the end compares unequal "
-        "training; at epoch 5, before either run's first lr drop, SG − baseline +1.0)")
+        " (runs of unequal length, seed 0: baseline 30, sg 12 epochs; at epoch 5, before either "
+        "run's first lr drop, SG − baseline +1.0)")
     assert _uneven_clause({"uneven": [], "before_drops": None}) == ""
+
+
+def test_ended_first_names_the_shorter_variant_and_nothing_without_one():
+    from sgpose_lib.report.curves import _ended_first
+    d = Estimate(1.0, n=1)
+    both = pd.DataFrame({"epoch": [5, 10], "baseline": [d, d], "sg": [d, None], "diff": [d, None]})
+    assert _ended_first(both) == "the SG run ends at epoch 5"
+    no_sg = pd.DataFrame({"epoch": [5], "baseline": [d], "sg": [None], "diff": [None]})
+    assert _ended_first(no_sg) == ""   # no SG value at all: nothing ends first (no max of nothing)

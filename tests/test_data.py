@@ -476,6 +476,8 @@ def test_malformed_mpii_raises_data_error_naming_the_file(tmp_path, case):
 
 
 def test_missing_image_eval_raises_train_skips_with_one_warning(tmp_path):
+    """Evaluation stops at a bad image; training skips it where data.skip_bad_images (the
+    default stops: tests/test_reliability.py)."""
     images = tmp_path / "images"
     images.mkdir()
     fixture = json.loads(MPII_FIXTURE.read_text())["annotations"]
@@ -488,7 +490,7 @@ def test_missing_image_eval_raises_train_skips_with_one_warning(tmp_path):
     ann = tmp_path / "valid.json"
     ann.write_text(json.dumps(fixture))
     records = load_mpii(ann, images)
-    cfg = make_cfg(tmp_path, "mpii").data
+    cfg = make_cfg(tmp_path, "mpii", skip_bad_images=True).data
     enc = TargetEncoder.from_config(cfg)
     val = TopDownDataset(records, images, MPII16, cfg, train=False, encoder=enc)
     with pytest.raises(DataError, match=fixture[0]["image"]):

@@ -1,5 +1,11 @@
 """The notebooks of notebooks/: committed clean (no outputs, no execution counts, no papermill
-or editor state), and each one executes through papermill at smoke size.
+or editor state), and, executed through papermill at smoke size, the uses of them that the
+pipeline does not make. test_pipeline.py's `dvc repro` runs each notebook the way its stage
+does (train.ipynb for every run, report.ipynb with the figures and the attention stage's figure
+linked, radius_ablation.ipynb with its defaults, attention_maps.ipynb with out_png), and its
+end-to-end test checks what they write and show. Here: report.ipynb and attention_maps.ipynb
+with their output defaults (scratch or no file; maps drawn from the checkpoints), report.ipynb
+without the attention figure and with attention off.
 
 The executions run in a temporary project folder: its params.yaml is the project's with the smoke
 profile (1 epoch, one thread, data prepared by the `prepared` fixture) and two runs, trained here
@@ -134,21 +140,6 @@ def _outputs_text(executed: Path) -> str:
     return json.dumps([c.get("outputs", []) for c in nb["cells"]])
 
 
-def test_train_notebook(execute, project, tmp_path):
-    out = tmp_path / "train_run"
-    execute("train.ipynb", profile="smoke", track="mpii", variant="sg", radius=5.0, seed=0,
-            out=str(out), params_file=str(project / "params.yaml"))
-    assert (out / "last.pt").is_file() and (out / "log.jsonl").is_file()
-    assert json.loads((out / "config.json").read_text())["train"]["epochs"] == 1
-
-
-def test_radius_ablation_notebook(execute, project):
-    before = _files(project / "reports")
-    executed = execute("radius_ablation.ipynb", n_resamples=200)
-    assert "image/png" in _outputs_text(executed)
-    assert _files(project / "reports") == before  # it only shows
-
-
 def test_report_notebook_defaults_write_only_scratch(execute, project):
     before = _files(project / "reports")
     executed = execute("report.ipynb")  # the defaults: out_dir is the scratch reports/_work
@@ -176,32 +167,21 @@ def test_report_notebook_explicit_out_dir(execute, project, tmp_path):
     assert "No checkpoint of" in outputs
 
 
-def test_report_notebook_shows_the_attention_stage_figure(execute, project, tmp_path):
-    """What the report stage does: -p attention_png <file> links the `attention` stage's figure
-    instead of drawing the maps from the checkpoints; a missing file says which stage draws it."""
+def test_report_notebook_without_the_attention_stage_figure(execute, project, tmp_path):
+    """-p attention_png <file> that is missing (the report stage's parameter before the
+    `attention` stage ran): the notebook says which stage draws it. With the file there the
+    figure is linked instead of drawn: test_pipeline.py's end-to-end test checks that."""
     out = tmp_path / "reports_out"
     png = out / "figures" / "attention" / "attention_maps.png"
-    png.parent.mkdir(parents=True)
-    png.write_bytes(b"\x89PNG")   # linked, not read
-    executed = execute("report.ipynb", out_dir=str(out), link_figures=True, attention_png=str(png))
-    outputs = _outputs_text(executed)
-    assert '<img src=\\"figures/attention/attention_maps.png\\"' in outputs
-    assert not (out / "figures" / "study" / "attention_maps.png").exists()   # not drawn
-    png.unlink()
     outputs = _outputs_text(execute("report.ipynb", out_dir=str(out), link_figures=True,
                                     attention_png=str(png)))
     assert f"No {png}: the `attention` stage of dvc.yaml draws it." in outputs
+    assert not (out / "figures" / "study" / "attention_maps.png").exists()   # not drawn
 
 
 def test_attention_maps_notebook_defaults_write_nothing(execute, project):
     before = _files(project / "reports")
-    executed = execute("attention_maps.ipynb")  # the defaults: the two runs, no file
+    # out_png's default (None: no file); validation samples by position, as a string "0,5"
+    executed = execute("attention_maps.ipynb", n_images=2, indices="0,5")
     assert _files(project / "reports") == before
     assert "image/png" in _outputs_text(executed)
-
-
-def test_attention_maps_notebook_out_png(execute, project, tmp_path):
-    """What the report stage does: -p out_png <file> saves the figure there."""
-    out_png = tmp_path / "figs" / "attention_maps.png"
-    execute("attention_maps.ipynb", n_images=2, indices="0,5", out_png=str(out_png))
-    assert out_png.is_file() and out_png.stat().st_size > 0

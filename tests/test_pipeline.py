@@ -1,8 +1,11 @@
 """The whole study with the smoke profile: `dvc repro` end to end in a temporary copy of the repo.
 
-Checks that every stage runs (prepare, train via papermill, evaluate, baselines, report notebooks,
-index.html and the README's results section), that a second `dvc repro` does nothing, and that
-changing one run's radius invalidates only that run's stages (and the report)."""
+One `dvc repro` (the `study` fixture) serves every test here: the end-to-end test checks that every
+stage ran (prepare, train via papermill, evaluate, baselines, the notebooks of the report and
+attention stages, index.html and the README's results section), that a second `dvc repro` does
+nothing, and that changing one run's radius invalidates only that run's stages (and the report).
+The tests that change the study (an experiment, an interrupted repro, the ablation and
+convergence pipelines) each start from their own copy of that reproduced study."""
 from __future__ import annotations
 
 import json
@@ -14,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE_RUNS = """runs:
@@ -34,8 +38,10 @@ def _sh(cmd: list[str], cwd: Path, env: dict) -> str:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> tuple[Path, dict]:
-    """A copy of the project's files (tracked or not ignored) as its own git repo, smoke profile."""
+def study(tmp_path_factory) -> tuple[Path, dict, set[str]]:
+    """A copy of the project's files (tracked or not ignored) as its own git repo, smoke profile,
+    reproduced once with `dvc repro`; returns it, the environment, and the files that were under
+    reports/ before the repro. Tests that change it work on `_copy(study)`."""
     dst = tmp_path_factory.mktemp("study")
     files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
                            cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
@@ -51,15 +57,33 @@ def repo(tmp_path_factory) -> tuple[Path, dict]:
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
                 ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "copy"]):
         _sh(cmd, dst, env)
+    reports_before = _files(dst / "reports")
+    _sh(["dvc", "repro"], dst, env)
+    return dst, env, reports_before
+
+
+def _files(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
+def _copy(study, tmp_path: Path) -> tuple[Path, dict]:
+    """A copy of the reproduced study (workspace, git repo, DVC cache) that a test may change."""
+    src, env, _ = study
+    dst = tmp_path / "study"
+    shutil.copytree(src, dst, symlinks=True)
     return dst, env
 
 
-def test_dvc_repro_smoke_end_to_end(repo):
-    dst, env = repo
-    _sh(["dvc", "repro"], dst, env)
+def test_dvc_repro_smoke_end_to_end(study, tmp_path):
+    dst, env, reports_before = study
+    smoke = yaml.safe_load((dst / "params.yaml").read_text())["profiles"]["smoke"]
     for name in ("mpii_baseline_s0", "mpii_sg_r5_s0", "coco_baseline_s0", "coco_sg_r5_s0"):
-        assert (dst / "runs" / name / "train" / "last.pt").is_file()
-        assert (dst / "runs" / name / "train" / "train.ipynb").is_file()
+        train = dst / "runs" / name / "train"
+        for file in ("last.pt", "train.ipynb", "log.jsonl"):   # train.ipynb run through papermill
+            assert (train / file).is_file(), (name, file)
+        cfg = json.loads((train / "config.json").read_text())   # its parameters reached the run
+        assert cfg["profile"] == "smoke" and cfg["train"]["epochs"] == smoke["train"]["epochs"]
+        assert cfg["train"]["seed"] == 0 and cfg["data"]["track"] == name[:4]
         assert (dst / "runs" / name / "eval" / "metrics.json").is_file()
     for name in ("index.html", "report.ipynb", "attention_maps.ipynb", "radius_ablation.ipynb",
                  "tables/table1_pckh.md", "tables/table2_coco.md", "tables/table3_radius.md",
@@ -68,6 +92,21 @@ def test_dvc_repro_smoke_end_to_end(repo):
                  "figures/study/robustness_oks.png", "figures/study/robustness_conditions.png",
                  "figures/study/attention_stats.png"):
         assert (dst / "reports" / name).is_file(), name
+    assert (dst / "reports" / "figures" / "attention" / "attention_maps.png").stat().st_size > 0
+    # every file the stages added under reports/ is a declared output: the notebooks run with
+    # their defaults (radius_ablation.ipynb) only show, and nothing lands in the scratch _work/
+    outs = [out for stage in yaml.safe_load((dst / "dvc.lock").read_text())["stages"].values()
+            for out in (o["path"] for o in stage.get("outs", []))]
+    added = {f"reports/{f}" for f in _files(dst / "reports") - reports_before}
+    assert added and not [f for f in added if not any(f == o or f.startswith(o + "/") for o in outs)]
+    assert not (dst / "reports" / "_work").exists()
+    # the report notebook as the report stage runs it: the attention stage's figure linked, not
+    # drawn from the checkpoints; study figures linked relative to reports/, none embedded
+    report_nb = _outputs_text(dst / "reports" / "report.ipynb")
+    assert '<img src=\\"figures/attention/attention_maps.png\\"' in report_nb
+    assert '<img src=\\"figures/study/pckh_bars.png\\"' in report_nb and "image/png" not in report_nb
+    assert not (dst / "reports" / "figures" / "study" / "attention_maps.png").exists()
+    assert "image/png" in _outputs_text(dst / "reports" / "radius_ablation.ipynb")
     results = (dst / "README.md").read_text().split("<!-- results:start -->")[1]
     assert results.split("<!-- results:end -->")[0].count("Our runs: profile `smoke`") == 1
     page = (dst / "reports" / "index.html").read_text()   # figures linked, not embedded twice
@@ -95,9 +134,9 @@ def test_dvc_repro_smoke_end_to_end(repo):
     status = _sh(["dvc", "status"], dst, env)
     stale = {line.strip().rstrip(":") for line in status.splitlines()
              if line and not line.startswith(("\t", " "))}
+    (dst / "params.yaml").write_text(params)
     assert "train@mpii_sg_r5_s0" in stale
     assert not {s for s in stale if s.startswith("train@") and s != "train@mpii_sg_r5_s0"}
-    (dst / "params.yaml").write_text(params)
 
     # DVC's own tools: metrics of every run and the study summary, per-epoch plots, experiments
     shown = json.loads(_sh(["dvc", "metrics", "show", "--json"], dst, env))
@@ -107,9 +146,19 @@ def test_dvc_repro_smoke_end_to_end(repo):
     assert mean == json.loads((dst / "runs/mpii_sg_r5_s0/eval/metrics.json").read_text())["Mean"]
     plots = _sh(["dvc", "plots", "show", "--json"], dst, env)
     assert "runs/mpii_sg_r5_s0/train/epochs.csv" in plots and "learning_curves.csv" in plots
-    _sh(["dvc", "exp", "run", "-S", "runs.mpii_sg_r5_s0.radius=3", "--name", "radius3"], dst, env)
-    exps = _sh(["dvc", "exp", "show", "--json"], dst, env)
+    # an experiment (the whole pipeline, report included, with the SG run at r = 3) leaves its
+    # results in the workspace: run it in a copy, which no other test reads
+    exp, env = _copy(study, tmp_path)
+    _sh(["dvc", "exp", "run", "-S", "runs.mpii_sg_r5_s0.radius=3", "--name", "radius3"], exp, env)
+    exps = _sh(["dvc", "exp", "show", "--json"], exp, env)
     assert "radius3" in exps and "runs/mpii_sg_r5_s0/eval/metrics.json" in exps
+    cfg = json.loads((exp / "runs" / "mpii_sg_r5_s0" / "train" / "config.json").read_text())
+    assert cfg["data"]["radius"] == 3
+
+
+def _outputs_text(executed: Path) -> str:
+    nb = json.loads(executed.read_text())
+    return json.dumps([c.get("outputs", []) for c in nb["cells"]])
 
 
 def _default_sigint() -> None:
@@ -117,39 +166,41 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-GATE = """import os, sys, time
+GATE = """#!{python}
+import os, sys, time
 from pathlib import Path
 gate = os.environ.get("SGPOSE_TEST_GATE")
-if gate:  # announce that this stage has started, then hold it until the test opens the gate
-    Path(gate, "reached-" + sys.argv[1]).touch()
+if gate and sys.argv[1:2] == ["evaluate"]:
+    # announce that this evaluation has started, then hold it until the test opens the gate
+    Path(gate, "reached-" + Path(sys.argv[sys.argv.index("--checkpoint") + 1]).parts[1]).touch()
     deadline = time.time() + 600
     while not Path(gate, "open").exists() and time.time() < deadline:
         time.sleep(0.05)
+os.execv({sgpose!r}, [{sgpose!r}] + sys.argv[1:])
 """
 
 
-def test_interrupted_dvc_repro_reruns_no_finished_stage(repo, tmp_path):
+def test_interrupted_dvc_repro_reruns_no_finished_stage(study, tmp_path):
     """Ctrl-C (SIGINT to the process group) while `dvc repro` runs its later stages; the next
     `dvc repro` finishes the pipeline and reruns none of the stages that had completed.
 
-    No race: every evaluate stage first runs a gate script that, when SGPOSE_TEST_GATE is set,
-    marks that it was reached and waits; the test interrupts once the first evaluation is held
-    there (trainings before it have landed), so `dvc repro` cannot finish first."""
+    No race: the interrupted `dvc repro` finds first on its PATH an `sgpose` that, for
+    `sgpose evaluate`, marks that it was reached and waits at a gate before it hands over to the
+    real one; the test interrupts once the first evaluation is held there (the training before
+    it has landed), so `dvc repro` cannot finish first. dvc.yaml stays as it is, so no stage of
+    the reproduced study goes stale but the one run changed here."""
     import re
     import signal
-    dst, env = repo
-    (dst / "_gate.py").write_text(GATE)
-    dvc_yaml = (dst / "dvc.yaml").read_text()
-    evaluate_cmd = "cmd: sgpose evaluate --checkpoint"
-    assert evaluate_cmd in dvc_yaml
-    (dst / "dvc.yaml").write_text(dvc_yaml.replace(
-        evaluate_cmd, "cmd: python _gate.py ${key} && sgpose evaluate --checkpoint", 1))
-    _sh(["dvc", "repro"], dst, env)  # whatever an earlier test left stale (the gate stays open)
+    dst, env = _copy(study, tmp_path)
+    gated = tmp_path / "gated-bin"
+    gated.mkdir()
+    (gated / "sgpose").write_text(GATE.format(
+        python=sys.executable, sgpose=str(Path(sys.executable).parent / "sgpose")))
+    (gated / "sgpose").chmod(0o755)
     params = (dst / "params.yaml").read_text()
-    for name in ("mpii_baseline_s0", "coco_baseline_s0"):  # two trainings, then evaluations, report
-        params = params.replace(f"{name}: {{track: {name[:4]}, variant: baseline, radius: 5, seed: 0}}",
-                                f"{name}: {{track: {name[:4]}, variant: baseline, radius: 5, seed: 7}}")
-    (dst / "params.yaml").write_text(params)
+    run = "mpii_baseline_s0: {track: mpii, variant: baseline, radius: 5, seed: "
+    assert run + "0}" in params
+    (dst / "params.yaml").write_text(params.replace(run + "0}", run + "7}"))  # train, evaluate, ...
     gate = tmp_path / "gate"
     gate.mkdir()
     log = tmp_path / "repro.log"   # a file, not a pipe: a full pipe would stall dvc
@@ -157,7 +208,8 @@ def test_interrupted_dvc_repro_reruns_no_finished_stage(repo, tmp_path):
         # SIGINT back to its default in the child: a CI runner started in the background has it
         # ignored, and an ignored SIGINT is inherited (Ctrl-C in a terminal is not ignored)
         proc = subprocess.Popen(["dvc", "repro"], cwd=dst,
-                                env={**env, "PYTHONUNBUFFERED": "1", "SGPOSE_TEST_GATE": str(gate)},
+                                env={**env, "PYTHONUNBUFFERED": "1", "SGPOSE_TEST_GATE": str(gate),
+                                     "PATH": f"{gated}{os.pathsep}{env['PATH']}"},
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                                 preexec_fn=_default_sigint)
         try:
@@ -172,10 +224,11 @@ def test_interrupted_dvc_repro_reruns_no_finished_stage(repo, tmp_path):
                 os.killpg(proc.pid, signal.SIGKILL)
     output = log.read_text()
     assert proc.returncode != 0, output[-2000:]
+    assert [p.name for p in gate.glob("reached-*")] == ["reached-mpii_baseline_s0"]
     started = re.findall(r"Running stage '([^']+)'", output)
-    assert started[-1].startswith("evaluate@"), started   # the one held at the gate
+    assert started[-1] == "evaluate@mpii_baseline_s0", started   # the one held at the gate
     completed = started[:-1]
-    assert any(s.startswith("train@") for s in completed), started
+    assert "train@mpii_baseline_s0" in completed, started
 
     rerun = _sh(["dvc", "repro"], dst, env)
     rerun_stages = re.findall(r"Running stage '([^']+)'", rerun)
@@ -183,18 +236,16 @@ def test_interrupted_dvc_repro_reruns_no_finished_stage(repo, tmp_path):
     assert started[-1] in rerun_stages and "report" in rerun_stages
     status = _sh(["dvc", "status", "dvc.yaml"], dst, env)
     assert "up to date" in status, status
-    for name in ("mpii_baseline_s0", "coco_baseline_s0"):
-        assert (dst / "runs" / name / "eval" / "metrics.json").is_file()
+    cfg = json.loads((dst / "runs" / "mpii_baseline_s0" / "train" / "config.json").read_text())
+    assert cfg["train"]["seed"] == 7
+    assert (dst / "runs" / "mpii_baseline_s0" / "eval" / "metrics.json").is_file()
 
 
-def test_ablation_pipeline_smoke(repo):
-    """`dvc repro ablations/dvc.yaml` (two ablations, smoke profile): trains, evaluates and writes
-    reports/ablations/ablations.md with each row paired against the study's SG runs."""
-    dst, env = repo
-    params = (dst / "params.yaml").read_text()  # an earlier test may have moved this run to r=3
-    (dst / "params.yaml").write_text(params.replace(
-        "mpii_sg_r5_s0: {track: mpii, variant: sg, radius: 3", "mpii_sg_r5_s0: {track: mpii, variant: sg, radius: 5"))
-    _sh(["dvc", "repro"], dst, env)
+def test_ablation_pipeline_smoke(study, tmp_path):
+    """`dvc repro ablations/dvc.yaml` (two ablations, smoke profile) in a copy of the reproduced
+    study: trains, evaluates and writes reports/ablations/ablations.md with each row paired
+    against the study's SG runs."""
+    dst, env = _copy(study, tmp_path)
     (dst / "ablations" / "params.yaml").write_text(
         "ablation_runs:\n"
         "  sites_final_s0: {seed: 0, set: \"'model.sgm_sites=[final]'\"}\n"
@@ -219,14 +270,14 @@ def test_ablation_pipeline_smoke(repo):
     assert {"last.pt", "best.pt", "log.jsonl", "epochs.csv"} <= set(before) and after == before
 
 
-def test_convergence_pipeline_smoke(repo):
+def test_convergence_pipeline_smoke(study, tmp_path):
     """`dvc repro convergence/dvc.yaml` at smoke size, trained until the plateau as the cpu
     setting is: two seeds per variant on the MPII-style track, one on the COCO track, validated
     every epoch; runs this short never meet the rule, so each constant phase ends at max_epochs
     and the paper's drops follow. The report has the matched-budget table, the plateau decisions,
     the curves and a verdict; the archived fixed-length runs get their own report; `dvc plots
-    show` draws the per-epoch curves."""
-    dst, env = repo
+    show` draws the per-epoch curves. Runs in a copy of the reproduced study."""
+    dst, env = _copy(study, tmp_path)
     (dst / "convergence" / "params.yaml").write_text(
         "setting: smoke\n"
         "settings:\n  smoke: {profile: smoke, val_every: 1,\n"

@@ -1,4 +1,4 @@
-"""The reporting layer: bootstrap CIs, paired differences, and the tables written from a small
+"""The reporting layer: t-intervals and bootstrap CIs, paired differences, and the tables written from a small
 fabricated runs folder (2 seeds x baseline/SG x mpii/coco, one listed run missing)."""
 import json
 import math
@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 
+from sgpose_lib.engine.checkpoint_io import json_safe
 from sgpose_lib.params import load_config
 from sgpose_lib.layouts import MPII16
 from sgpose_lib.report import viz
@@ -69,6 +70,8 @@ def test_paired_difference_small_and_bad_input():
 # --- a fabricated study ---------------------------------------------------------------------------
 MPII_MEANS = {("baseline", 0): 20.0, ("baseline", 1): 22.0, ("sg", 0): 23.0, ("sg", 1): 24.0}
 COCO_AP = {("baseline", 0): 0.30, ("baseline", 1): 0.34, ("sg", 0): 0.31, ("sg", 1): 0.37}
+# the MPII-style runs decoded with DARK (eval/dark/metrics.json): Mean + this
+DARK_GAIN = {("baseline", 0): 0.5, ("baseline", 1): 0.7, ("sg", 0): 0.6, ("sg", 1): 0.4}
 
 
 def _mpii_metrics(mean: float) -> dict:
@@ -96,8 +99,8 @@ def _write_run(root: Path, name: str, track: str, variant: str, seed: int, metri
               "l_seg": 0.69 - 0.01 * s if sg else 0.0, "w_key": 1.0 + wiggle[s] if sg else 1.0,
               "w_seg": 1.0 - wiggle[s] if sg else 0.0, "loss": 1e-3} for s in range(8)]
     lines.append({"kind": "val", "epoch": 1, "step": 8, **metrics})
-    (train / "log.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
-    (ev / "metrics.json").write_text(json.dumps(metrics))
+    (train / "log.jsonl").write_text("".join(json.dumps(json_safe(x)) + "\n" for x in lines))
+    (ev / "metrics.json").write_text(json.dumps(json_safe(metrics)))  # NaN as null, as evaluate
 
 
 @pytest.fixture(scope="module")
@@ -114,12 +117,17 @@ def study(tmp_path_factory):
                 metrics = (_mpii_metrics(MPII_MEANS[variant, seed]) if track == "mpii"
                            else _coco_metrics(COCO_AP[variant, seed]))
                 _write_run(root / "runs", name, track, variant, seed, metrics)
+                if track == "mpii":
+                    dark = _mpii_metrics(MPII_MEANS[variant, seed] + DARK_GAIN[variant, seed])
+                    (root / "runs" / name / "eval" / "dark").mkdir()
+                    (root / "runs" / name / "eval" / "dark" / "metrics.json").write_text(
+                        json.dumps(json_safe(dark)))
     runs["mpii_sg_r3_s0"] = {"track": "mpii", "variant": "sg", "radius": 3, "seed": 0}  # missing
     params["runs"] = runs
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     (root / "runs" / "baselines").mkdir()
-    (root / "runs" / "baselines" / "mpii.json").write_text(json.dumps(
-        {"untrained": _mpii_metrics(1.5), "mean_pose": _mpii_metrics(3.5)}))
+    (root / "runs" / "baselines" / "mpii.json").write_text(json.dumps(json_safe(
+        {"untrained": _mpii_metrics(1.5), "mean_pose": _mpii_metrics(3.5)})))
     # no coco.json: the COCO floors are "—"
     (root / "runs" / "not_listed").mkdir()               # on disk but not in params: ignored
     summary = build_report(root / "params.yaml", root / "runs", root / "reports",
@@ -139,7 +147,7 @@ def test_table1_paper_rows_and_our_means(study):
     md = (root / "reports" / "tables" / "table1_pckh.md").read_text()
     assert md.startswith("# Table 1 analogue")
     assert "profile `smoke`" in md and "0.75 × ‖head_top − neck‖" in md
-    assert "mean over seeds [95 % bootstrap CI" in md and "paired" in md
+    assert "mean over seeds [95 % t-interval of the mean" in md and "paired" in md
     paper = _row(md, "HRNet-W32 (paper, Table 1)")
     assert paper[:10] == ["28.5M", "7.10", "97.1", "95.9", "90.3", "86.4", "89.1", "87.1",
                           "83.3", "90.3"]
@@ -156,6 +164,9 @@ def test_table1_paper_rows_and_our_means(study):
     assert diff[9].startswith("+2.5 [")                 # (3 + 2) / 2
     p = _row(md, "Ours: SG − baseline, paired t-test p")
     assert re.fullmatch(r"<?0\.\d+|<0\.001", p[9])
+    assert _row(md, "Ours: SG − baseline, sign-flip p")[9] == "0.500"   # 2 pairs, both > 0: 2/4
+    mde = _row(md, "Ours: SG − baseline, MDE (80 % power)")[9]
+    assert float(mde) > 2.5                             # with 2 pairs the MDE exceeds the effect
     assert _row(md, "floor: mean training pose in each box")[9] == "3.5"
     assert "`mpii_sg_r3_s0` (not on disk)" in md        # the missing run is named
     assert "generated" not in md.lower()                # no timestamp: stable files
@@ -231,31 +242,47 @@ def test_results_section_and_readme(study, tmp_path):
     assert plain.read_text() == "no markers\n" and caught
 
 
-def test_results_section_says_what_the_verdicts_become_once_trained(study, tmp_path):
-    """The README's results give the convergence pipeline's verdict per metric (from
-    reports/convergence/summary.json) after the short-budget headline lines, and nothing where
-    that summary is not written."""
+def test_results_section_opens_with_the_answer_and_the_claims(study, tmp_path):
+    """The README's results open with the generated answer and the claims table, whose plateau
+    column reads the convergence pipeline's summary (reports/convergence/summary.json) where it
+    is written, and says 'not measured' where it is not."""
     _, summary = study
-    assert "Trained longer" not in write_results_section(summary, out_dir=tmp_path)
-    diff = {"n": 2, "mean": 0.4, "lo": -1.0, "hi": 1.8, "p": 0.5}
+    text = write_results_section(summary, out_dir=tmp_path)
+    lines = text.splitlines()
+    assert lines[0] == "## Results" and lines[2].startswith("**The answer.** On the MPII-style")
+    assert lines[4].startswith("| Claim | Paper's evidence | Ours, 15 epochs |")
+    row = next(ln for ln in lines if ln.startswith("| SG improves MPII PCKh@0.5"))
+    assert "— not measured (PCKh Mean, no convergence run) | **not measured** |" in row
+    diff = {"n": 2, "mean": 0.4, "lo": -8.5, "hi": 9.3, "p": 0.5, "sd": 1.0, "mde": 4.4,
+            "seeds": [0, 1], "values": [1.1, -0.3]}
     level = {"n": 2, "mean": 46.0, "lo": 45.5, "hi": 46.5, "p": None}
     conv = {"setting": "cpu_plateau", "profile": "cpu", "rule": {"tol": 1.0}, "curves": {
         "mpii/val_Mean": {"label": "PCKh@0.5 Mean (%)", "epochs": None, "end": "179–185",
                           "after": "at the end of each run's schedule (179–185 epochs)",
-                          "early_epoch": 15, "trend": "vanish",
+                          "early_epoch": 15, "trend": "vanish", "pairs": [2, 3],
                           "early_diff": {"n": 2, "mean": 3.2, "lo": 1.5, "hi": 4.9, "p": 0.1},
                           "final": {"baseline": level, "sg": level, "diff": diff}}}}
     (tmp_path / "convergence").mkdir()
     (tmp_path / "convergence" / "summary.json").write_text(json.dumps(conv))
     text = write_results_section(summary, out_dir=tmp_path)
-    lines = text.splitlines()
-    head = lines.index(next(ln for ln in lines if ln.startswith("- **Trained longer**")))
-    assert "setting `cpu_plateau`, profile `cpu`: each run until its plateau" in lines[head]
-    assert lines[head + 1] == (
-        "  - mpii track, PCKh@0.5 Mean (%): at the end of each run's schedule (179–185 epochs) "
-        "baseline 46.0 [45.5, 46.5], SG 46.0 [45.5, 46.5]; SG − baseline +0.4 [−1.0, +1.8] "
-        "(p 0.500), against +3.2 [+1.5, +4.9] at epoch 15: the gain vanishes once the models "
-        "are trained (the final CI includes 0).")
+    row = next(ln for ln in text.splitlines() if ln.startswith("| SG improves MPII PCKh@0.5"))
+    assert ("+0.4 [−8.5, +9.3] (n = 2; t-test p = 0.500; MDE 4.4), PCKh Mean, 179–185 epochs, "
+            "2 of 3 seed pairs with equal schedules | **not resolved**: the gain is at most +9.3; "
+            "seed pairs needed (80 % power) for the paper's +0.3: ") in row
+
+
+def test_dark_beside_sg_by_hand(study):
+    """SG's gain, DARK's (the baseline decoded with DARK) and both, each paired by seed over the
+    baseline with the standard decoder: SG (3, 2) -> +2.5 ± 12.706 · 0.7071/√2 = [−3.9, +8.9];
+    DARK (0.5, 0.7) -> +0.6 ± 12.706 · 0.1414/√2 = [−0.7, +1.9]; both (3.6, 2.4) -> +3.0
+    ± 12.706 · 0.8485/√2 = [−4.6, +10.6]; t = 5, 6, 5 with 1 df: p = 0.126, 0.105, 0.126.
+    The COCO runs have no DARK results: no line."""
+    root, summary = study
+    assert set(summary["dark"]) == {"mpii"}
+    text = (root / "reports" / "README.md").read_text()
+    assert ("- mpii track, PCKh@0.5 Mean, gain over the baseline with the standard decoder, "
+            "paired by seed: SG +2.5 [−3.9, +8.9] (n = 2, p = 0.126); DARK +0.6 [−0.7, +1.9] "
+            "(n = 2, p = 0.105); both +3.0 [−4.6, +10.6] (n = 2, p = 0.126).") in text
 
 
 def test_plot_training_curves_single_run(study):

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError, SgposeError
+from ..errors import ConfigError, SgposeError, one_line
 from .arguments import EXIT_USAGE
 from .parser import build_parser
 
@@ -15,8 +15,8 @@ EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports it
 
 
 def _command_name(args: argparse.Namespace) -> str:
-    """'sgpose <command>' (with the robustness subcommand) for messages."""
-    sub = getattr(args, "robustness_command", None)
+    """'sgpose <command>' (with the robustness or convergence subcommand) for messages."""
+    sub = getattr(args, "robustness_command", None) or getattr(args, "convergence_command", None)
     return f"sgpose {args.command}" + (f" {sub}" if sub else "")
 
 
@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _check_out_is_folder(args)
         args.func(args)
-    except SgposeError as e:
-        print(f"{_command_name(args)}: error: {e}", file=sys.stderr)
+    except SgposeError as e:  # also from a DataLoader worker: one_line drops its traceback
+        print(f"{_command_name(args)}: error: {one_line(e)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{_command_name(args)}: interrupted", file=sys.stderr)

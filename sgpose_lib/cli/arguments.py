@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .. import config_fields
+
 EXIT_USAGE = 2          # a user mistake (argparse's code too)
 
 
@@ -52,12 +54,12 @@ def positive_int(text: str) -> int:
 
 
 def height_width(text: str) -> tuple[int, int]:
-    """'256x192' (height x width, the field's convention) -> (width, height)."""
+    """'256x192' (height x width, the field's convention, as `--set data.image_size=256x192`)
+    -> (width, height)."""
     try:
-        h, w = (int(v) for v in text.lower().split("x"))
+        return config_fields.height_width(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not HEIGHTxWIDTH, e.g. 256x192") from None
-    return (w, h)
 
 
 def command(sub, name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:

@@ -112,6 +112,12 @@ def cmd_evaluate(args) -> None:
     print(json.dumps(json_safe(metrics), indent=2))
 
 
+def cmd_predict(args) -> None:
+    from ..engine.predict import predict_to_folder
+    print(json.dumps(predict_to_folder(args.images, args.checkpoint, args.out, box=args.box,
+                                       kpt_thr=args.kpt_thr, fused=not args.no_fuse), indent=2))
+
+
 def cmd_baselines(args) -> None:
     from ..engine.baselines import reference_baselines
     from ..engine.checkpoint_io import json_safe
@@ -123,9 +129,17 @@ def cmd_baselines(args) -> None:
 def cmd_report(args) -> None:
     from ..report.page import build_report
     from ..report.readme import update_readme, write_results_section
-    summary = build_report(args.params, args.runs, args.out)
+    summary = build_report(args.params, args.runs, args.out,
+                           exclude_damaged=args.exclude_damaged)
+    _note_excluded("sgpose report", summary.get("runs_excluded"))
     if args.readme:
         update_readme(args.readme, write_results_section(summary, args.params, args.runs, args.out))
+
+
+def _note_excluded(command: str, excluded: dict | None) -> None:
+    """One line on stderr per run that --exclude-damaged left out of a report, with the reason."""
+    for name, why in (excluded or {}).items():
+        print(f"{command}: run {name} excluded (damaged file {why})", file=sys.stderr)
 
 
 def cmd_bench(args) -> None:
@@ -192,7 +206,8 @@ def _analyze(checkpoint: Path, perturbed: Path, out: Path, loaded: tuple) -> dic
 
 def cmd_ablations(args) -> None:
     from ..report.ablations import ablation_table
-    summary = ablation_table(args.ablation_params, args.ablation_runs, args.params, args.runs, args.out)
+    summary = ablation_table(args.ablation_params, args.ablation_runs, args.params, args.runs,
+                             args.out, exclude_damaged=args.exclude_damaged)
     print(json.dumps({k: (v["mean"] or {}).get("mean") for k, v in summary.items()}, indent=2))
 
 
@@ -207,5 +222,6 @@ def cmd_convergence_train(args) -> None:
 
 def cmd_convergence_report(args) -> None:
     from ..report.convergence import build
-    summary = build(args.params, args.runs, args.out)
+    summary = build(args.params, args.runs, args.out, exclude_damaged=args.exclude_damaged)
+    _note_excluded("sgpose convergence report", summary.get("excluded"))
     print(json.dumps({k: v["trend"] for k, v in summary["curves"].items()}, indent=2))

@@ -12,8 +12,8 @@ from .arguments import (HelpFormatter, Parser, command, height_width, non_negati
 from .commands import (DEFAULT_EMBEDDED, DEFAULT_PREPARED, cmd_ablations, cmd_analyze,
                         cmd_attention_stats, cmd_baselines, cmd_bench, cmd_config,
                         cmd_convergence_report, cmd_convergence_train, cmd_evaluate, cmd_info,
-                        cmd_prepare, cmd_report, cmd_robustness_evaluate, cmd_robustness_perturb,
-                        cmd_train)
+                        cmd_predict, cmd_prepare, cmd_report, cmd_robustness_evaluate,
+                        cmd_robustness_perturb, cmd_train)
 
 
 def _add_run_choice(s: argparse.ArgumentParser) -> None:
@@ -73,13 +73,16 @@ def _add_train(sub) -> None:
                    help="training epochs (default: the profile's train.epochs)")
     s.add_argument("--set", nargs="+", action="extend", metavar="KEY=VALUE", default=[],
                    help="override config keys (list them with `sgpose config`), values in YAML, "
-                        "e.g. train.bf16=true data.workers=8")
+                        "e.g. train.bf16=true data.workers=8; a size is a list [width, height] "
+                        "or HEIGHTxWIDTH as --input of `sgpose info`: data.image_size=[192,256] "
+                        "and data.image_size=256x192 are the same")
     s.add_argument("--out", default=None,
                    help="run folder (default: runs/<profile>_<track>_<variant>_s<seed>)")
     s.add_argument("--resume", action="store_true",
                    help="continue the run in --out (same config; train.epochs may grow)")
     s.add_argument("--restart", action="store_true",
-                   help="start over where --out holds a run (its files are deleted)")
+                   help="start over where --out holds a run (its files are deleted, unread: "
+                        "a damaged last.pt too)")
     s.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
     s.set_defaults(func=cmd_train)
 
@@ -95,7 +98,9 @@ def _add_evaluate(sub) -> None:
     s = command(sub, "evaluate", "evaluate a checkpoint (flip test by default)", description=(
         "Evaluate a training checkpoint: PCKh@0.5 in percent (MPII track) or COCO AP/AR as "
         "fractions in [0, 1] (COCO track). metrics.json also records the units and the settings "
-        "it was made with."))
+        "it was made with. The heatmaps are decoded twice: by the standard decoder (argmax and a "
+        "quarter-pixel step; the printed metrics and the files in --out) and by DARK (Zhang et "
+        "al., CVPR 2020; the same files in --out/dark/)."))
     s.add_argument("--checkpoint", required=True, help="training checkpoint (a run's last.pt)")
     s.add_argument("--boxes", default=GT_BOXES, help=f"person boxes: '{GT_BOXES}' (annotated) or a "
                    "COCO detector-results JSON (COCO track only)")
@@ -111,7 +116,8 @@ def _add_evaluate(sub) -> None:
                    help="DataLoader worker processes, integer >= 0 (default: the run's "
                         "data.workers)")
     s.add_argument("--out", default=None, help="folder for metrics.json and (COCO track) "
-                   "keypoints_results.json (default: none, the metrics are printed only)")
+                   "keypoints_results.json, and dark/ for the DARK decoder's (default: none, "
+                   "the standard decoder's metrics are printed only)")
     _add_no_fuse(s)
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_evaluate)
@@ -125,6 +131,36 @@ def _add_evaluate(sub) -> None:
     s.set_defaults(func=cmd_baselines)
 
 
+def _add_predict(sub) -> None:
+    s = command(sub, "predict", "keypoints and SGM maps of image files", description=(
+        "Run a training checkpoint on image files, one person box per image (default: the whole "
+        "image), with the checkpoint's own joint layout, input size and flip test. Writes "
+        "--out/keypoints.json (COCO keypoint results: image_id = file name, keypoints [x, y, "
+        "score] x K in image pixels) and --out/<file stem>.png: the skeleton and, for SG "
+        "checkpoints, the four SGM maps (stage2, stage3, stage4, final)."))
+    s.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, ...)")
+    s.add_argument("--checkpoint", required=True, help="training checkpoint (a run's last.pt)")
+    s.add_argument("--box", default=None, metavar="X,Y,W,H",
+                   help="person box in image pixels: top-left corner, width, height, the same "
+                        "for every image (a negative X: --box=-5,10,200,300) (default: the whole "
+                        "image)")
+    s.add_argument("--kpt-thr", type=float, default=0.3,
+                   help="joints scoring below this (heatmap peak, 0-1) are not drawn; "
+                        "keypoints.json holds them all")
+    s.add_argument("--out", required=True, help="folder for keypoints.json and the PNGs")
+    _add_no_fuse(s)
+    s.set_defaults(func=cmd_predict)
+
+
+def _add_exclude_damaged(s: argparse.ArgumentParser) -> None:
+    """--exclude-damaged: a report leaves out a run with a damaged file instead of stopping."""
+    s.add_argument("--exclude-damaged", action="store_true",
+                   help="leave out each run with a damaged file (cut JSON or CSV, NaN, a "
+                        "non-numeric value, missing epochs) and name it with the reason in the "
+                        "report, instead of stopping with an error naming the file; the report "
+                        "is written whole or not at all either way")
+
+
 def _add_report_commands(sub) -> None:
     s = command(sub, "report", "build the tables and figures of reports/")
     s.add_argument("--params", default="params.yaml", help="the study's parameter file")
@@ -132,6 +168,7 @@ def _add_report_commands(sub) -> None:
     s.add_argument("--out", default="reports", help="folder for tables/, figures/ and README.md")
     s.add_argument("--readme", default=None,
                    help="also rewrite this README file's Results section (default: none)")
+    _add_exclude_damaged(s)
     s.set_defaults(func=cmd_report)
 
     s = command(sub, "ablations", "the ablation table (reports/ablations/) from "
@@ -143,6 +180,7 @@ def _add_report_commands(sub) -> None:
     s.add_argument("--params", default="params.yaml", help="the study's parameter file")
     s.add_argument("--runs", default="runs", help="folder of the study's run folders")
     s.add_argument("--out", default="reports/ablations", help="folder for the ablation table")
+    _add_exclude_damaged(s)
     s.set_defaults(func=cmd_ablations)
 
 
@@ -187,6 +225,7 @@ def _add_convergence(sub) -> None:
     c.add_argument("--params", default="convergence/params.yaml", help="the setting and matrix")
     c.add_argument("--runs", default="convergence/runs", help="folder of the run folders")
     c.add_argument("--out", default="reports/convergence", help="folder for the tables and figure")
+    _add_exclude_damaged(c)
     c.set_defaults(func=cmd_convergence_report)
 
 
@@ -236,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_commands(sub)
     _add_train(sub)
     _add_evaluate(sub)
+    _add_predict(sub)
     _add_report_commands(sub)
     _add_bench(sub)
     _add_analysis_commands(sub)

@@ -164,7 +164,8 @@ def load_coco(ann_file: str | Path, image_dir: str | Path, aspect_ratio: float,
             center, scale = box_to_center_scale(*box, aspect_ratio=aspect_ratio, padding=padding)
             records.append(PersonRecord(image=str(img["file_name"]), image_id=int(image_id),
                                         joints=joints, center=center, scale=scale, score=1.0,
-                                        headsize=0.0, area=area, ann_id=int(ann["id"])))
+                                        headsize=0.0, area=area, ann_id=int(ann["id"]),
+                                        image_size=(int(width), int(height))))
     counts["kept"] = len(records)
     if not records:
         raise DataError(f"{ann_file}: no person annotation with a labelled keypoint and a valid "
@@ -211,7 +212,8 @@ def load_detections(det_file: str | Path, coco: COCO, aspect_ratio: float,
         records.append(PersonRecord(image=str(img["file_name"]), image_id=int(det["image_id"]),
                                     joints=np.zeros((NUM_JOINTS, 3), np.float32), center=center,
                                     scale=scale, score=score, headsize=0.0,
-                                    area=float(box[2] * box[3])))
+                                    area=float(box[2] * box[3]),
+                                    image_size=_image_size(img, det_file)))
     counts["kept"] = len(records)
     if not records:
         raise DataError(f"{det_file}: no person box with score >= {image_thre} ({counts})")
@@ -240,6 +242,12 @@ def full_coco_paths(root: str | Path, split: str) -> tuple[Path, Path]:
     if not images.is_dir() and (root / "images" / f"{split}2017").is_dir():
         images = root / "images" / f"{split}2017"
     return ann, images
+
+
+def _image_size(img: dict, path) -> tuple[int, int]:
+    """(width, height) of a COCO `images` entry, pixels; DataError if not numbers."""
+    return (int(_number(img["width"], path, f"image {img['id']} width")),
+            int(_number(img["height"], path, f"image {img['id']} height")))
 
 
 def _number(value, path, what: str) -> float:

@@ -74,6 +74,20 @@ def half_body_box(joints: np.ndarray, upper: np.ndarray, aspect_ratio: float,
     return center.astype(np.float32), np.array([w, h], np.float32) / PIXEL_STD * 1.5
 
 
+def jpeg_is_cut_short(path: Path) -> bool:
+    """Whether `path` is a JPEG file (it starts with the SOI marker) whose data does not end
+    with the end-of-image marker FFD9 (zero padding after it allowed): a file cut short."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(2) != b"\xff\xd8":
+                return False
+            f.seek(max(0, f.seek(0, 2) - 1024))
+            tail = f.read()
+    except OSError:
+        return False
+    return not tail.rstrip(b"\0").endswith(b"\xff\xd9")
+
+
 class TopDownDataset(Dataset):
     """Samples of `records` (PersonRecord) whose `image` paths are relative to `image_root`."""
 
@@ -119,35 +133,63 @@ class TopDownDataset(Dataset):
         return np.random.default_rng([self.seed, int(epoch), int(index)])
 
     def read_image(self, index: int) -> np.ndarray | None:
-        """BGR uint8 image of record `index`, or None if missing or unreadable."""
+        """BGR uint8 image of record `index`, or None if missing or unreadable; a JPEG file cut
+        short (libjpeg decodes it, grey below the cut, with a message that names no file) is
+        warned about by name."""
         path = self.image_root / self.records[index].image
-        return cv2.imread(str(path), _READ_FLAGS)
+        if not path.is_file():
+            return None  # (OpenCV would print a warning of its own)
+        image = cv2.imread(str(path), _READ_FLAGS)
+        if image is not None and jpeg_is_cut_short(path):
+            warnings.warn(f"{path}: JPEG data ends before its end-of-image marker (a truncated "
+                          "file?): decoded as far as it goes", stacklevel=2)
+        return image
+
+    def checked_image(self, index: int) -> tuple[np.ndarray | None, str]:
+        """(image, '') of record `index`, or (None, what is wrong with it): missing,
+        unreadable, or of another size than the annotation's width and height."""
+        image = self.read_image(index)
+        record = self.records[index]
+        where = f"{self.image_root / record.image} (record {index})"
+        if image is None:
+            return None, f"{where}: image missing or unreadable"
+        height, width = image.shape[:2]
+        if record.image_size is not None and (width, height) != tuple(record.image_size):
+            w, h = record.image_size
+            return None, (f"{where}: image is {width} pixels wide and {height} high, its "
+                          f"annotation says {w} wide and {h} high")
+        return image, ""
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
-        """The sample of record `key` at the epoch of `set_epoch`, or of `key = (epoch, index)`."""
+        """The sample of record `key` at the epoch of `set_epoch`, or of `key = (epoch, index)`;
+        DataError for a bad image (`checked_image`), unless training with
+        `data.skip_bad_images`."""
         epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
-        image = self.read_image(index)
-        if image is None:
+        image, problem = self.checked_image(index)
+        if problem:
             if not self.train:
-                path = self.image_root / self.records[index].image
-                raise DataError(f"{path}: image missing or unreadable (record {index})")
-            index, image = self._replacement(index)
+                raise DataError(problem)
+            if not self.cfg.skip_bad_images:
+                raise DataError(f"{problem}; data.skip_bad_images: true skips such images in "
+                                "training")
+            index, image = self._replacement(index, problem)
         return self.make_sample(index, image, epoch)
 
-    def _replacement(self, index: int) -> tuple[int, np.ndarray]:
-        """Training: skip an unreadable image; the next readable record stands in for it."""
+    def _replacement(self, index: int, problem: str) -> tuple[int, np.ndarray]:
+        """Training with data.skip_bad_images: the next good record stands in for the bad one;
+        the first bad file is warned about, each is counted in `skipped` (this process)."""
         for k in range(len(self.records)):
             i = (index + k) % len(self.records)
-            image = self.read_image(i) if k else None
-            if image is not None:
+            image, problem = self.checked_image(i) if k else (None, problem)
+            if not problem:
                 return i, image
             path = str(self.image_root / self.records[i].image)
             if path not in self.skipped:
                 self.skipped.add(path)
                 if len(self.skipped) == 1:
-                    warnings.warn(f"{path}: image missing or unreadable, skipped (further "
-                                  "skipped files are counted in dataset.skipped)", stacklevel=3)
-        raise DataError(f"{self.image_root}: none of the {len(self.records)} images is readable")
+                    warnings.warn(f"{problem}: skipped (data.skip_bad_images; further skipped "
+                                  "files are counted in dataset.skipped)", stacklevel=3)
+        raise DataError(f"{self.image_root}: none of the {len(self.records)} images is usable")
 
     def augment(self, record: PersonRecord, width: int, rng: np.random.Generator):
         """(center, scale, rotation, flipped, joints) of one training sample; joints (K, 3) are

@@ -8,6 +8,9 @@ accepted too (the embedded 5-person fixture).
 Official conventions (HRNet `MPIIDataset._get_db`): if c[0] != -1, c[1] += 15 s and s *= 1.25
 (so that limbs are not cropped); then centre and joints minus 1 (1-based -> 0-based); scale = [s, s].
 
+Optional `width` and `height` (the prepared files): the image's size in pixels, which the
+dataset checks the decoded image against.
+
 Head size (PCKh normaliser, image pixels): the entry's `headsize` field where present (prepared
 files, fixture), else from `gt_mat` (official `annot/gt_valid.mat`, `headboxes_src` 2x2xN in the
 order of valid.json): 0.6 x ||(x2 - x1, y2 - y1)|| (official SC_BIAS times the box diagonal),
@@ -103,9 +106,13 @@ def load_mpii(ann_file: str | Path, image_dir: str | Path,
             headsize = float(mat_sizes[i])
         else:
             headsize = 0.0
+        size = None
+        if "width" in a and "height" in a:  # prepared files; the official ones give no size
+            size = tuple(int(v) for v in as_float_array([a["width"], a["height"]], (2,), where,
+                                                        "width/height"))
         records.append(PersonRecord(image=str(a["image"]), image_id=i, joints=out,
                                     center=c.astype(np.float32), scale=scale.astype(np.float32),
-                                    score=1.0, headsize=headsize, area=0.0))
+                                    score=1.0, headsize=headsize, area=0.0, image_size=size))
     records.counts = {"entries": len(entries), "kept": len(records),
                       "with_headsize": int(sum(r.headsize > 0 for r in records))}
     log.info("%s: %d person samples", ann_file, len(records))

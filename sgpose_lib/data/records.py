@@ -27,6 +27,8 @@ class PersonRecord:
     headsize: float = 0.0     # PCKh normaliser in image pixels; 0 where there is none
     area: float = 0.0         # COCO annotation area (segment area), 0 where there is none
     ann_id: int = -1          # COCO annotation id; -1 for detections and MPII entries
+    image_size: tuple[int, int] | None = None  # (width, height) the annotation gives the image;
+                                               # None where it gives none (official MPII files)
 
     @property
     def num_labelled(self) -> int:

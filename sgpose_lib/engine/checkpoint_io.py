@@ -1,10 +1,20 @@
 """Run-folder files: atomic checkpoints and text (temporary file, fsync, rename: a reader never
-sees half a file) and a folder lock (one writer per run or output folder)."""
+sees half a file) and a folder lock (one writer per run or output folder).
+
+A training checkpoint carries `tensor_sha256`, the SHA-256 of its tensors (`tensor_checksum`),
+added by `atomic_save` and checked by `load_checkpoint`: flipped bytes in a weight stop the load
+with one line instead of evaluating or resuming damaged weights. A checkpoint saved before the
+checksum existed loads with a note on stderr. A save cut short by a crash can leave its temporary
+file (`.<name>.<random>.tmp`) behind; `folder_lock` removes them once it holds the folder.
+"""
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import math
 import os
+import re
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +26,10 @@ from ..errors import CheckpointError, SgposeError
 
 
 def atomic_save(obj, path: str | Path) -> None:
-    """torch.save `obj` to `path` atomically (temp file in the same folder, fsync, os.replace)."""
+    """torch.save `obj` to `path` atomically (temp file in the same folder, fsync, os.replace);
+    a training checkpoint (a dict holding 'model') with the checksum of its tensors."""
+    if isinstance(obj, dict) and "model" in obj:
+        obj = {**obj, CHECKSUM_KEY: tensor_checksum(obj)}
     _atomic_write(path, lambda f: torch.save(obj, f), "checkpoint")
 
 
@@ -51,7 +64,56 @@ def _atomic_write(path: str | Path, write, what: str) -> None:
         if isinstance(e, OSError):
             raise SgposeError(f"{path}: could not save {what} ({e.strerror or e}); "
                               f"the previous {what} is intact") from None
+        if isinstance(e, RuntimeError):  # torch.save reports a failed write (a full disk) so
+            raise SgposeError(f"{path}: could not save {what} ({_first_line(e)}); "
+                              f"the previous {what} is intact") from None
         raise
+
+
+def _first_line(error: BaseException) -> str:
+    """The first non-empty line of an error's message (torch's carry a C++ trace below)."""
+    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
+    return lines[0] if lines else error.__class__.__name__
+
+
+_TEMPORARY = re.compile(r"\..+\.[A-Za-z0-9_]{8}\.tmp")  # mkstemp's names in _atomic_write
+
+
+def remove_interrupted_saves(folder: str | Path) -> list[str]:
+    """Delete the temporary files that saves into `folder` left when a crash (SIGKILL, power
+    loss) cut them short; returns their names. Only for a folder whose lock the caller holds
+    (`folder_lock`): no other save can be under way there."""
+    removed = []
+    for path in Path(folder).iterdir():
+        if _TEMPORARY.fullmatch(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed
+
+
+CHECKSUM_KEY = "tensor_sha256"  # a training checkpoint's checksum of its tensors
+
+
+def tensor_checksum(obj) -> str:
+    """SHA-256 (hex) of every tensor in `obj` (nested dicts, lists, tuples; dict keys in sorted
+    order, each tensor's path, dtype, shape and bytes), leaving out the CHECKSUM_KEY entry."""
+    digest = hashlib.sha256()
+    _hash_tensors(obj, "", digest)
+    return digest.hexdigest()
+
+
+def _hash_tensors(obj, where: str, digest) -> None:
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().to("cpu").contiguous()
+        digest.update(f"{where}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(obj, dict):
+        for key in sorted(obj, key=str):
+            if key != CHECKSUM_KEY:
+                _hash_tensors(obj[key], f"{where}/{key}", digest)
+    elif isinstance(obj, (list, tuple)):
+        for i, item in enumerate(obj):
+            _hash_tensors(item, f"{where}/{i}", digest)
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -66,6 +128,14 @@ def load_checkpoint(path: str | Path) -> dict:
     if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
         raise CheckpointError(f"{path}: not an sgpose training checkpoint "
                               "(expected keys 'model' and 'config')")
+    stored = ckpt.get(CHECKSUM_KEY)
+    if stored is None:
+        print(f"note: {path}: a checkpoint without a checksum of its tensors (saved before "
+              "sgpose stored one): loaded unchecked", file=sys.stderr)
+    elif stored != tensor_checksum(ckpt):
+        raise CheckpointError(f"{path}: damaged: its tensors do not match the checksum saved "
+                              "with them (SHA-256); restore the file, or train the run again "
+                              "with --restart")
     return ckpt
 
 
@@ -123,7 +193,8 @@ def load_model_state(model: torch.nn.Module, state: dict, source: str | Path) ->
 def folder_lock(folder: str | Path) -> Iterator[Path]:
     """Hold an exclusive lock on `folder` (created if needed) for the block; SgposeError at once
     if another process holds it. The OS releases the lock when the process dies, so a crash
-    never leaves a stale lock behind."""
+    never leaves a stale lock behind; the temporary files of saves a crash cut short there are
+    removed once the lock is held."""
     folder = check_writable(folder)
     handle = open(folder / ".lock", "w")
     try:
@@ -134,6 +205,7 @@ def folder_lock(folder: str | Path) -> Iterator[Path]:
                               "evaluation into the same folder would mix their files)") from None
         handle.write(str(os.getpid()))
         handle.flush()
+        remove_interrupted_saves(folder)
         yield folder
     finally:
         handle.close()

@@ -7,8 +7,13 @@ body-only AP (face keypoints removed from the ground truth), labelled as such.
 Files (written atomically, under the output folder's lock): `metrics.json` holds the metrics at
 the top level (NaN written as null, e.g. the PCKh of a joint with no labelled instance), their
 `units` (METRIC_UNITS: PCKh in percent, COCO AP/AR/OKS as fractions in [0, 1]) and the `settings`
-they were made with (checkpoint, flip test, boxes, annotation file, samples scored);
-`keypoints_results.json` (COCO track) the standard results list.
+they were made with (checkpoint, flip test, decoder, boxes, annotation file, samples scored);
+`keypoints_results.json` (COCO track) the standard results list; `persons.json` one value per
+validation person, for a bootstrap over persons: MPII track, the joints correct and counted of
+the PCKh Mean (metrics.pckh_person_counts); COCO track with ground-truth boxes, the OKS of each
+person (null where undefined; empty with detector boxes). `evaluate_checkpoint` decodes the
+network's heatmaps (computed once) with both decoders: the standard decoder's files at the top of
+the output folder, the DARK decoder's in `dark/` (same schema, settings.decoder = "dark").
 """
 from __future__ import annotations
 
@@ -19,14 +24,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import GT_BOXES, Config
+from ..config import DECODERS, GT_BOXES, Config
 from ..data import build_dataset, load_coco_gt
 from ..errors import ConfigError
 from ..geometry import PIXEL_STD
 from ..layouts import Layout
-from ..metrics import coco_keypoint_metrics, oks_nms, person_oks, pckh, rescore
+from ..metrics import (coco_keypoint_metrics, oks_nms, person_oks, pckh, pckh_person_counts,
+                       rescore)
 from .checkpoint_io import atomic_write_text, folder_lock, json_safe, require_folder_path
-from .inference import load_checkpoint_model, predict
+from .inference import load_checkpoint_model, predict, with_decoder
 
 # unit of each key family of a track's metrics: MPII track, every key (joint groups, Mean,
 # Mean@0.1) is a PCKh in percent (0-100); COCO track, AP* and body_AP* (AP family), AR* and
@@ -36,7 +42,10 @@ METRIC_UNITS: dict[str, dict[str, str]] = {
     "mpii": {"PCKh": "percent"},
     "coco": {"AP": "fraction", "AR": "fraction", "OKS": "fraction"},
 }
-EVAL_FILES = ("metrics.json", "keypoints_results.json")  # what `evaluate_checkpoint` writes
+PERSON_FILE = "persons.json"  # per validation person: the unit of a bootstrap over persons
+EVAL_FILES = ("metrics.json", "keypoints_results.json",
+              PERSON_FILE)  # what `evaluate_checkpoint` writes,
+DECODER_FOLDERS = {"standard": "", "dark": "dark"}       # ... per decoder, in these folders
 
 
 def primary_metric(metrics: dict, track: str) -> float:
@@ -95,6 +104,12 @@ def score_predictions(pred: dict, dataset, cfg: Config, out_dir: str | Path | No
         if out_dir is not None:
             atomic_write_text(Path(out_dir, "keypoints_results.json"),
                               json.dumps(person_results(pred)))
+            correct, counted = pckh_person_counts(pred["preds"], joints[..., :2],
+                                                  joints[..., 2] > 0, pred["headsize"],
+                                                  dataset.layout)
+            atomic_write_text(Path(out_dir, PERSON_FILE), json.dumps(
+                {"metric": "PCKh@0.5 Mean", "correct": correct.tolist(),
+                 "counted": counted.tolist()}))
     else:
         results = coco_results(pred, dataset.layout, cfg.eval.in_vis_thre, cfg.eval.oks_thre)
         # a limited split (smoke profile) is scored on its own images only
@@ -104,10 +119,15 @@ def score_predictions(pred: dict, dataset, cfg: Config, out_dir: str | Path | No
             body_metrics = coco_keypoint_metrics(load_coco_gt(dataset.gt_file_body), results,
                                                  img_ids=img_ids)
             metrics.update({f"body_{k}": v for k, v in body_metrics.items()})
+        oks = None
         if cfg.eval.boxes == GT_BOXES and "joints" in pred:  # one prediction per annotated person
-            metrics["mean_oks"] = float(np.nanmean(dataset_person_oks(pred, dataset)))
+            oks = dataset_person_oks(pred, dataset)
+            metrics["mean_oks"] = float(np.nanmean(oks))
         if out_dir is not None:
             atomic_write_text(Path(out_dir, "keypoints_results.json"), json.dumps(results))
+            atomic_write_text(Path(out_dir, PERSON_FILE), json.dumps(
+                {"metric": "mean_oks" if oks is not None else None,
+                 "oks": [] if oks is None else json_safe([float(v) for v in oks])}))
     metrics = {k: float(v) for k, v in metrics.items()}
     if out_dir is not None:
         write_metrics(Path(out_dir, "metrics.json"), metrics, cfg.data.track,
@@ -153,8 +173,11 @@ def evaluate_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = Non
     fraction). `val_ann`: evaluate this annotation file instead, whole (the run's
     data.limit_val applies to its own validation split only). With `out_dir` (a folder, locked
     while in use) writes metrics.json and the COCO results there; the files of an earlier
-    evaluation are removed first, so an interrupted evaluation leaves none. `progress`: a tqdm
-    bar over the batches. `fused`: the BN-folded inference path (see load_checkpoint_model)."""
+    evaluation are removed first, so an interrupted evaluation leaves none. The heatmaps are
+    decoded with every decoder of config.DECODERS: the returned metrics and the files at the top
+    of `out_dir` are the standard decoder's, those of DARK go to `out_dir/dark/` (settings.decoder
+    names the decoder). `progress`: a tqdm bar over the batches. `fused`: the BN-folded inference
+    path (see load_checkpoint_model)."""
     if out_dir is not None:
         require_folder_path(out_dir)
     model, cfg, device = load_checkpoint_model(checkpoint, fused)
@@ -169,15 +192,22 @@ def evaluate_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = Non
         cfg.data.workers = workers
     dataset = build_dataset(cfg, "val")
     if out_dir is None:
-        return score_predictions(predict(model, dataset, cfg, device, flip, progress=progress),
-                                 dataset, cfg)
+        return score_predictions(predict(model, dataset, cfg, device, flip, progress=progress,
+                                         decoders=("standard",)), dataset, cfg)
     with folder_lock(out_dir) as out:
-        for name in EVAL_FILES:
-            (out / name).unlink(missing_ok=True)
-        pred = predict(model, dataset, cfg, device, flip, progress=progress)
-        return score_predictions(pred, dataset, cfg, out,
-                                 {"checkpoint": str(checkpoint), "flip_test": bool(flip),
-                                  "fused_inference": bool(fused)})
+        for folder in DECODER_FOLDERS.values():
+            for name in EVAL_FILES:
+                (out / folder / name).unlink(missing_ok=True)
+        pred = predict(model, dataset, cfg, device, flip, progress=progress, decoders=DECODERS)
+        metrics = {}
+        for decoder in sorted(DECODERS, key=lambda d: d == "standard"):  # the top metrics.json last
+            folder = out / DECODER_FOLDERS[decoder]
+            folder.mkdir(exist_ok=True)
+            metrics[decoder] = score_predictions(
+                with_decoder(pred, decoder), dataset, cfg, folder,
+                {"checkpoint": str(checkpoint), "flip_test": bool(flip),
+                 "fused_inference": bool(fused), "decoder": decoder})
+        return metrics["standard"]
 
 
 def _check_boxes(boxes: str, track: str, checkpoint: str | Path) -> None:

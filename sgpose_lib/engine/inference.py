@@ -3,12 +3,14 @@
 `load_checkpoint_model` restores a run's model strictly (every tensor must match by name and
 shape); `fuse_for_inference` is the one place that turns a model into the inference path (BN
 folded into the convs, channels_last weights; outputs equal to the eager model's up to float
-rounding). `predict` returns keypoints in image pixels (see its docstring for the arrays).
+rounding). `predict` returns keypoints in image pixels (see its docstring for the arrays), decoded
+by one or more heatmap decoders from the same network outputs (`with_decoder` picks one).
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -53,12 +55,19 @@ def load_checkpoint_model(checkpoint: str | Path, fused: bool = True):
 
 @torch.inference_mode()
 def predict(model, dataset, cfg: Config, device: torch.device, flip: bool | None = None,
-            keep_seg: bool = False, progress: bool = False) -> dict[str, np.ndarray]:
+            keep_seg: bool = False, progress: bool = False,
+            decoders: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """Keypoints of every sample in image pixels: preds (N, K, 2), maxvals (N, K), plus the
     sample metadata (center, scale, image_id, score, joints, headsize) and, with `keep_seg`,
     the sigmoid of each SGM map (N, S, h, w). `progress`: a tqdm bar over the batches on
-    stderr (off by default, so that notebooks and tests stay quiet)."""
+    stderr (off by default, so that notebooks and tests stay quiet).
+
+    `decoders` (config.DECODERS; default: cfg.eval.decoder alone) decode the same heatmaps:
+    preds are those of the first; with more than one, `preds_<decoder>` holds each decoder's
+    (see `with_decoder`). maxvals, the heatmap peaks, do not depend on the decoder."""
     flip = cfg.eval.flip_test if flip is None else flip
+    decoders = tuple(decoders or (cfg.eval.decoder,))
+    sigma = cfg.data.sigma * cfg.data.heatmap_scale  # the targets' std, heatmap pixels
     was_training = model.training
     model.eval()
     loader = DataLoader(dataset, batch_size=cfg.eval.batch_size, shuffle=False,
@@ -75,13 +84,27 @@ def predict(model, dataset, cfg: Config, device: torch.device, flip: bool | None
         if flip:
             flipped, _ = model(images.flip(3))
             heatmaps = average_flip(heatmaps, flipped, flip_index, cfg.eval.shift_heatmap)
-        preds, maxvals = decode_heatmaps(heatmaps.float().cpu().numpy(),
-                                         batch["center"].numpy(), batch["scale"].numpy())
-        out["preds"].append(preds)
-        out["maxvals"].append(maxvals.reshape(len(preds), -1))
+        heatmaps = heatmaps.float().cpu().numpy()
+        for i, decoder in enumerate(decoders):
+            preds, maxvals = decode_heatmaps(heatmaps, batch["center"].numpy(),
+                                             batch["scale"].numpy(), decoder, sigma)
+            if i == 0:
+                out["preds"].append(preds)
+                out["maxvals"].append(maxvals.reshape(len(preds), -1))
+            if len(decoders) > 1:
+                out[f"preds_{decoder}"].append(preds)
         for key in ("center", "scale", "image_id", "score", "joints", "headsize"):
             out[key].append(batch[key].numpy())
         if keep_seg and seg:
             out["seg"].append(torch.sigmoid(torch.cat(seg, 1)).float().cpu().numpy())
     model.train(was_training)
     return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def with_decoder(pred: dict[str, np.ndarray], decoder: str) -> dict[str, np.ndarray]:
+    """`predict`'s output made with several decoders, laid out as if made with `decoder`
+    alone: its `preds_<decoder>` as preds, the other decoders' preds left out."""
+    key = f"preds_{decoder}"
+    if key not in pred:
+        raise KeyError(f"no predictions of decoder {decoder!r} (predict(..., decoders=...))")
+    return {**{k: v for k, v in pred.items() if not k.startswith("preds_")}, "preds": pred[key]}

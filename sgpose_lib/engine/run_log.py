@@ -15,6 +15,7 @@ import json
 import math
 from pathlib import Path
 
+from ..errors import SgposeError
 from .checkpoint_io import atomic_write_text, json_safe
 
 
@@ -37,9 +38,16 @@ class RunLog:
                 path.write_text("".join(ln + "\n" for ln in lines))
 
     def write(self, record: dict, timing: bool = False) -> None:
+        """Append `record` as a line; SgposeError naming the file if it cannot be written (a
+        full disk: the checkpoint and the lines before it are kept, and a resume cuts the log
+        back to them)."""
         if self.enabled:
-            with open(self.timing if timing else self.log, "a") as f:
-                f.write(json.dumps(json_safe(record)) + "\n")
+            path = self.timing if timing else self.log
+            try:
+                with open(path, "a") as f:
+                    f.write(json.dumps(json_safe(record)) + "\n")
+            except OSError as e:
+                raise SgposeError(f"{path}: could not write the log ({e.strerror or e})") from None
 
     def records(self, timing: bool = False) -> list[dict]:
         path = self.timing if timing else self.log

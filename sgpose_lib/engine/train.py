@@ -7,8 +7,9 @@ epoch: mean losses, DWA weights, validation metrics; the learning curve; see run
 atomically; `resume=True` continues after the last completed epoch and gives the same weights and
 log as an uninterrupted run.
 
-A run folder is never overwritten by accident: one process at a time holds it (a lock), and
-resume.py decides whether its last.pt may be continued (same config up to the keys that do not
+A run folder is never overwritten by accident: one process at a time holds it (a lock, which
+also clears the temporary files of saves a crash cut short), and resume.py decides whether it
+holds a run and whether its last.pt may be continued (same config up to the keys that do not
 change the result; `train.epochs` may grow: the run continues with the learning rate of
 schedule.py's `lr_at`, whose milestones are absolute epochs, so a run extended past its last
 milestone goes on at the decayed rate; `train.lr_steps` may change where the epochs already trained
@@ -36,7 +37,7 @@ from tqdm import tqdm
 
 from ..config import Config
 from ..data import TopDownDataset, build_dataset
-from ..errors import ConfigError, TrainingError
+from ..errors import ConfigError
 from ..losses import DynamicWeightAverage
 from ..model import build_model
 from .checkpoint_io import (atomic_save, atomic_write_text, check_writable, folder_lock,
@@ -44,7 +45,7 @@ from .checkpoint_io import (atomic_save, atomic_write_text, check_writable, fold
 from .evaluate import evaluate_dataset, primary_metric
 from .provenance import environment
 from .loader import EpochSampler, train_loader
-from .resume import checkpoint_state, resume_checkpoint
+from .resume import RUN_FILES, checkpoint_state, nothing_to_resume, resume_checkpoint
 from .run_log import RunLog
 from .schedule import lr_at
 from .runtime import Dist, compile_cache, init_distributed, resolve_device, to_device
@@ -65,8 +66,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     ddp = init_distributed(cfg.train.device)
     out = Path(out_dir)
     if resume and not restart and not (out / "last.pt").exists():  # before the lock creates it
-        raise TrainingError(f"{out}: nothing to resume (no last.pt); leave out --resume to "
-                            "start a new run there")
+        raise nothing_to_resume(out)
     with folder_lock(out) if ddp.main else nullcontext():
         return _train(cfg, out, ddp, resume, restart, progress, max_epochs)
 
@@ -193,9 +193,8 @@ def _start(run: _Run, resume: bool, restart: bool) -> dict | None:
         if main:
             atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
     elif main:
-        for path in (run.log.log, run.log.timing, out / "epochs.csv", out / "best.pt",
-                     out / "last.pt", out / "environment.json"):
-            path.unlink(missing_ok=True)
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
         atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
         if run.progress:
             print(f"sgpose train: profile={cfg.profile} variant={cfg.variant} "

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Mapping
 
 from ..config import Config, config_differences, config_from_dict
-from ..errors import TrainingError
+from ..errors import SgposeError, TrainingError
 from .checkpoint_io import load_checkpoint
 from .convergence_runs import plateau_rule
+from .resume import nothing_to_resume, run_files
 from .run_log import RunLog
 from .schedule import RULE_METRICS, PlateauRule, first_drop, rule_met, schedule_after
 from .train import train
@@ -70,13 +71,22 @@ def train_until_plateau(cfg: Config, out_dir: str | Path, rule: PlateauRule,
 
 def _folder_run(out: Path, cfg: Config, rule: PlateauRule, restart: bool) -> tuple[int, bool]:
     """(epochs done, fresh) of the run in `out`: (0, True) without one, or where it is another
-    run and `restart`; TrainingError where it is another run (other config, or a schedule this
-    rule would not have chosen) and not `restart`."""
+    run, or one without a readable last.pt, and `restart`; TrainingError (SgposeError for a
+    damaged last.pt) where it is another run (other config, or a schedule this rule would not
+    have chosen) and not `restart`."""
     last = out / "last.pt"
     if not last.exists():
+        if run_files(out) and not restart:
+            raise nothing_to_resume(out)
         return 0, True
-    ckpt = load_checkpoint(last)
-    stored = config_from_dict(ckpt["config"], f"{last}: config")
+    try:
+        ckpt = load_checkpoint(last)
+        stored = config_from_dict(ckpt["config"], f"{last}: config")
+    except SgposeError as e:
+        if not restart:
+            raise
+        print(f"{e}: starting over")
+        return 0, True
     done = int(ckpt["epoch"])
     diff = [d for d in config_differences(stored.to_dict(), cfg.to_dict())
             if not d.startswith("train.lr_steps:")]
@@ -107,6 +117,6 @@ def train_convergence_run(params: Mapping, cfg: Config, out: str | Path,
     number of epochs, or until its plateau (the setting's until_plateau); a run of the same
     config there is continued, one of another started over (the pipeline's mode)."""
     rule = plateau_rule(params, cfg.data.track)
-    if rule is None:
+    if rule is None or cfg.train.lr_steps:  # a fixed schedule (the track's or the run's own)
         return train(cfg, out, resume=True, restart=True, progress=progress)
     return train_until_plateau(cfg, out, rule, restart=True, progress=progress)

@@ -8,36 +8,53 @@ r = 5 runs paired by seed, with the paired t-test p.
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Mapping
 
-from ..params import read_yaml
-from ..errors import ConfigError
-from .runs import group_values, load_study, read_json_or_none
-from .stats import fmt_p, paired_difference, summarize
+from ..params import read_ablation_runs
+from .runs import group_values, load_study
+from .staging import staged
+from .stats import NO_RUN, fmt_p, paired_difference, summarize
 from .table import Table, write_table
+from .validate import DamagedFile, check_run
+
+
+REFERENCE_MARK = "¹"  # the footnote of the reference row's empty cells
 
 
 def ablation_table(ablation_params: str | Path = "ablations/params.yaml",
                    ablation_runs: str | Path = "ablations/runs", params: str | Path = "params.yaml",
                    runs_dir: str | Path = "runs", out_dir: str | Path = "reports/ablations",
-                   n_resamples: int = 10_000) -> dict:
+                   n_resamples: int = 10_000, exclude_damaged: bool = False) -> dict:
     """reports/ablations/ablations.md|csv: mean PCKh@0.5 of each ablation (placement, DWA mode, λ)
     over its seeds, and its difference to the paper's configuration (the study's
-    mpii_sg_r5_s<seed> runs: all four sites, DWA per step, λ = 0.002), paired by seed."""
-    doc = read_yaml(ablation_params) or {}
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{ablation_params}: expected a mapping with 'ablation_runs'")
-    matrix = doc.get("ablation_runs") or {}
-    study = load_study(params, runs_dir)
+    mpii_sg_r5_s<seed> runs: all four sites, DWA per step, λ = 0.002), paired by seed.
+    Every run folder is checked (validate.check_run): a damaged file raises DamagedFile before
+    anything is written, or with `exclude_damaged` leaves its run out, named in the table's
+    text. The files replace `out_dir` whole once all are written (staging.py)."""
+    matrix = read_ablation_runs(ablation_params)
+    study = load_study(params, runs_dir, exclude_damaged=exclude_damaged)
+    excluded = {r.name: r.excluded for r in study.runs if r.excluded}
     paper = group_values(study.runs, "mpii", study.sg, 5.0, "Mean")
     baseline = group_values(study.runs, "mpii", study.baseline, None, "Mean")
 
     def collect(names: Mapping[int, str], root: Path) -> dict[int, float]:
-        """seed -> Mean PCKh of the ablation runs that have an evaluation."""
-        metrics = {s: read_json_or_none(root / k / "eval" / "metrics.json") for s, k in names.items()}
-        return {s: float(m["Mean"]) for s, m in metrics.items() if m is not None}
+        """seed -> Mean PCKh of the ablation runs that have an evaluation (checked)."""
+        values = {}
+        for s, k in names.items():
+            try:
+                metrics = check_run(root / k, "mpii").metrics
+            except DamagedFile as e:
+                if not exclude_damaged:
+                    raise DamagedFile(e.path, f"{e.problem}; `--exclude-damaged` leaves run {k} "
+                                              "out of the table") from None
+                excluded[k] = f"{e.path.relative_to(root / k)}: {e.problem}"
+                continue
+            if metrics is not None:
+                values[s] = math.nan if metrics["Mean"] is None else float(metrics["Mean"])
+        return values
 
     groups: dict[str, dict[int, str]] = {}
     settings: dict[str, str] = {}
@@ -58,7 +75,9 @@ def ablation_table(ablation_params: str | Path = "ablations/params.yaml",
         table.add(text, "ours", {"Mean PCKh": est if values else None,
                                  "− paper config": diff if values else None},
                   f"seeds {', '.join(map(str, sorted(values)))}" if values else "0",
-                  signed=False, extra={"p": fmt_p(diff) if diff is not None else ""})
+                  signed={"− paper config"},
+                  extra={"p": fmt_p(diff)} if diff is not None else
+                  {c: NO_RUN + REFERENCE_MARK for c in ("− paper config", "p")})
         summary[label] = {"mean": est.to_dict() if values else None,
                                      "minus_paper": diff.to_dict() if diff is not None else None}
     md = ("# Ablations of SG-HRNet (MPII-style track)\n\n"
@@ -66,8 +85,14 @@ def ablation_table(ablation_params: str | Path = "ablations/params.yaml",
           "ablations/params.yaml); the same profile, track (LSPET in the MPII layout, PCKh@0.5 Mean, "
           "400 validation persons) and seeds as the study's SG-HRNet r = 5 runs, against which each "
           "row is paired by seed (difference and paired t-test; n = 1: no CI, no test). Mean over "
-          "seeds [95 % bootstrap CI].\n\n" + table.markdown() + "\n")
-    out = Path(out_dir)
-    write_table(out, "ablations", md, table.frame())
-    (out / "ablations.json").write_text(json.dumps(summary, indent=2) + "\n")
+          "seeds [95 % t-interval].\n\n"
+          + ("Excluded runs (a damaged file, left out of every row and n): "
+             + "; ".join(f"`{k}` ({why})" for k, why in excluded.items()) + ".\n\n"
+             if excluded else "")
+          + table.markdown() + f"\n\n{REFERENCE_MARK} The paper configuration row is the reference "
+          "each other row is paired with (our runs of it: the study's SG-HRNet r = 5 runs), so it "
+          "has no difference and no test. The paper itself reports single runs, without a p.\n")
+    with staged(out_dir) as out:
+        write_table(out, "ablations", md, table.frame())
+        (out / "ablations.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

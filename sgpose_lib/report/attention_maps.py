@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib import patheffects
+from matplotlib.lines import Line2D
 
 from ..analysis.attention_stats import sgm_map_sites
 from ..data import build_dataset
@@ -23,7 +25,11 @@ from ..geometry import affine_points, get_affine_transform
 from ..layouts import Layout
 from ..metrics import PCKH_EXCLUDED
 from .canvas import plt, save_figure
-from .samples import denormalize, figure_safe, joint_colors, pick_indices
+from .samples import LEFT, MIDDLE, RIGHT, denormalize, figure_safe, joint_colors, pick_indices
+from .wording import input_size
+
+
+FONT = 11  # points: panel titles, labels and the key, readable at the page's scale
 
 
 def last_checkpoint(run_dir: str | Path) -> Path:
@@ -93,8 +99,8 @@ def plot_attention_maps(sg_model, dataset, cfg, indices=None, n_images: int = 4,
     cols = _column_names(cfg, n_maps, labels, with_baseline=len(preds) > 1)
     w, h = cfg.data.input_size
     cell = 1.9
-    fig, axes = plt.subplots(len(indices), len(cols), figsize=(cell * len(cols) * w / h + 0.6,
-                                                               cell * len(indices) + 0.9),
+    fig, axes = plt.subplots(len(indices), len(cols), figsize=(cell * len(cols) * w / h + 0.8,
+                                                               cell * len(indices) + 1.6),
                              squeeze=False)
     image_ax = None
     for row, index in enumerate(indices):
@@ -102,11 +108,12 @@ def plot_attention_maps(sg_model, dataset, cfg, indices=None, n_images: int = 4,
         img = denormalize(sample["image"])
         ax = axes[row]
         ax[0].imshow(img)
-        ax[0].set_ylabel(f"val #{index}", fontsize=8)
+        ax[0].set_ylabel(f"val #{index}", fontsize=FONT)
         maps = [np.asarray(sample["seg"], dtype=np.float64)]
         if n_maps:
             maps += [seg[row, s] for s in range(n_maps)]
-        image_ax = _draw_maps(fig, ax[1:1 + len(maps)], img, maps, cfg, alpha)
+        image_ax = _draw_maps(fig, ax[1:1 + len(maps)], img, maps, cfg, alpha,
+                              bar_font=FONT - 1)
         _draw_skeletons(ax[1 + len(maps):], img, sample, [p["preds"][row] for p in preds],
                         cfg, dataset.layout)
         for a in ax:
@@ -115,12 +122,12 @@ def plot_attention_maps(sg_model, dataset, cfg, indices=None, n_images: int = 4,
             a.set_xlim(-0.5, w - 0.5)
             a.set_ylim(h - 0.5, -0.5)
     for k, name in enumerate(cols):
-        axes[0, k].set_title(name, fontsize=8)
+        axes[0, k].set_title(name, fontsize=FONT)
     _caption(fig, cfg, dataset.layout)
     if image_ax is not None:
-        cax = fig.add_axes((0.94, 0.25, 0.012, 0.5))
-        fig.colorbar(image_ax, cax=cax).ax.tick_params(labelsize=7)
-        cax.set_title("p", fontsize=7)
+        cax = fig.add_axes((0.945, 0.3, 0.012, 0.4))
+        fig.colorbar(image_ax, cax=cax).ax.tick_params(labelsize=FONT - 1)
+        cax.set_ylabel("disc target (0–1)", fontsize=FONT - 1)
     if out_png is not None:
         save_figure(fig, out_png, 100, close=False)
     return fig
@@ -152,10 +159,13 @@ def _column_names(cfg, n_maps: int, labels: tuple | None, with_baseline: bool) -
     return names
 
 
-def _draw_maps(fig, axes, img: np.ndarray, maps: list[np.ndarray], cfg, alpha: float):
+def _draw_maps(fig, axes, img: np.ndarray, maps: list[np.ndarray], cfg, alpha: float,
+               target: bool = True, bar_font: float = 8):
     """The disc target (maps[0], on the shared 0-1 scale; returned for the right-hand bar) and
     each predicted map on its own scale with a small bar, over the dimmed crop. Maps are in
-    heatmap pixels, drawn over the crop in input pixels."""
+    heatmap pixels, drawn over the crop in input pixels. `target` False: no disc target, every
+    map is a predicted one. `bar_font`: the size of the small bar's two labels (min, max), drawn
+    inside the panel left of the bar."""
     w, h = cfg.data.input_size
     hw, hh = cfg.data.heatmap_size
     sx, sy = w / hw, h / hh
@@ -163,7 +173,7 @@ def _draw_maps(fig, axes, img: np.ndarray, maps: list[np.ndarray], cfg, alpha: f
     image_ax = None
     for k, (a, m) in enumerate(zip(axes, maps)):
         a.imshow(img * 0.6)
-        if k == 0:  # the disc target: 0 or 1, on the shared scale of the right-hand bar
+        if k == 0 and target:  # the disc target: 0 or 1, on the shared scale of the right-hand bar
             image_ax = a.imshow(m, cmap="magma", vmin=0, vmax=1, alpha=alpha, extent=extent,
                                 interpolation="bilinear")
             if m.any():
@@ -175,11 +185,25 @@ def _draw_maps(fig, axes, img: np.ndarray, maps: list[np.ndarray], cfg, alpha: f
         im = a.imshow(m, cmap="magma", vmin=float(m.min()), vmax=max(float(m.max()),
                       float(m.min()) + 1e-6), alpha=alpha, extent=extent,
                       interpolation="bilinear")
-        cax = a.inset_axes((0.86, 0.04, 0.05, 0.42))
+        cax = a.inset_axes((0.86, 0.04, 0.07, 0.5))
         bar = fig.colorbar(im, cax=cax, ticks=[float(m.min()), float(m.max())])
-        bar.ax.tick_params(labelsize=5, colors="w", length=1.5, pad=1)
-        bar.ax.yaxis.set_major_formatter("{x:.2f}")
+        # the labels left of the bar, inside the panel (on its right they ran into the next
+        # panel), white with a dark edge to read over the map
+        bar.ax.yaxis.set_ticks_position("left")
+        bar.ax.tick_params(labelsize=bar_font, colors="w", length=2, pad=1.5)
+        bar.ax.yaxis.set_major_formatter(_bar_format(float(m.min()), float(m.max())))
+        for label in bar.ax.get_yticklabels():
+            label.set_path_effects([patheffects.withStroke(linewidth=2.2, foreground="k")])
     return image_ax
+
+
+def _bar_format(lo: float, hi: float) -> str:
+    """The format of a map's bar labels: 2 decimals, more (up to 4) where min and max would print
+    alike."""
+    digits = 2
+    while digits < 4 and f"{lo:.{digits}f}" == f"{hi:.{digits}f}":
+        digits += 1
+    return f"{{x:.{digits}f}}"
 
 
 def _draw_skeletons(axes, img: np.ndarray, sample: dict, preds: list[np.ndarray], cfg,
@@ -205,26 +229,42 @@ def _draw_skeletons(axes, img: np.ndarray, sample: dict, preds: list[np.ndarray]
         dxy, dvalid = _display_joints(xy, gt_valid.copy(), layout)
         _draw_skeleton(a, dxy, dvalid, layout)
         a.scatter(gt[gt_valid, 0], gt[gt_valid, 1], s=8, marker="+", c="w", lw=0.6, zorder=4)
-        a.text(0.03, 0.97, f"{score:.0f} % correct", transform=a.transAxes, fontsize=6.5,
+        a.text(0.03, 0.97, f"{score:.0f} % correct", transform=a.transAxes, fontsize=FONT - 1,
                va="top", color="w", bbox=dict(boxstyle="round,pad=0.2", fc="k", alpha=0.5,
                                               lw=0))
 
 
 def _caption(fig, cfg, layout: Layout) -> None:
-    """The figure's title: profile, track, input size, and how to read the panels."""
+    """The figure's title: profile, track, input size and how to read the panels; below the
+    panels, the key of the skeleton colours. Sizes are for the page, which shows the figure at
+    about 0.7 of its pixels."""
     w, h = cfg.data.input_size
     crit = "within 0.5 × head size" if cfg.data.track == "mpii" else "within 10 % of the crop"
-    note = (f"maps: sigmoid of the SGM logits on the crop, each on its own scale (its min to its "
-            f"max, the small bar in the panel); disc target on 0–1 (right-hand bar); skeletons: "
-            f"flip-test predictions of labelled joints, + = ground truth, correct = {crit}"
-            + ("; pelvis/thorax drawn at hip/shoulder midpoints" if layout.name == "mpii"
-               else ""))
-    chars = int(fig.get_size_inches()[0] * 13)  # about what one line holds at fontsize 8
+    note = (f"Maps: sigmoid of the SGM logits over the crop, each on its own scale from its min "
+            f"to its max (the two numbers beside the bar in the panel); the disc target on 0–1 "
+            f"(bar on the right). Skeletons: flip-test predictions of the labelled joints; "
+            f"correct = {crit}"
+            + ("; pelvis and thorax drawn at the hip and shoulder midpoints."
+               if layout.name == "mpii" else "."))
+    width, height = fig.get_size_inches()
+    chars = int(width * 72 * 0.9 / (0.6 * (FONT + 1)))  # what one line holds
     fig.suptitle(f"Segmentation (attention) maps per SGM site — profile '{cfg.profile}', "
-                 f"{cfg.data.track} track validation images, input {w}×{h}\n"
-                 + textwrap.fill(note, chars), fontsize=8)
-    fig.tight_layout(rect=(0, 0, 0.93, 0.99))
+                 f"{cfg.data.track} track validation images, input {input_size((w, h))}\n"
+                 + textwrap.fill(note, chars), fontsize=FONT + 1)
+    fig.legend(handles=skeleton_key(), loc="lower center", bbox_to_anchor=(0.47, 0.0),
+               ncol=5, fontsize=FONT, facecolor="0.3", edgecolor="0.3", labelcolor="w",
+               framealpha=1.0)
+    fig.tight_layout(rect=(0, 0.55 / height, 0.93, 1.0))
 
+
+def skeleton_key() -> list[Line2D]:
+    """Legend handles of what the skeleton and disc panels draw (samples.joint_colors)."""
+    return [Line2D([], [], color=RIGHT, marker="o", mec="k", lw=1.6, label="right joints"),
+            Line2D([], [], color=LEFT, marker="o", mec="k", lw=1.6, label="left joints"),
+            Line2D([], [], color=MIDDLE, marker="o", mec="k", lw=0,
+                   label="centre joints (head, neck, pelvis, thorax)"),
+            Line2D([], [], color="w", marker="+", lw=0, ms=8, label="ground truth"),
+            Line2D([], [], color="cyan", lw=1.0, label="disc target outline")]
 
 def attention_figure(runs_dir: str | Path = "runs", baseline_run: str | None = "mpii_baseline_s0",
                      sg_run: str = "mpii_sg_r5_s0", n_images: int = 4,

@@ -19,38 +19,55 @@ from pathlib import Path
 from typing import Mapping
 
 import pandas as pd
-from ..config import TRACKS, config_from_dict
-from ..data.records import read_json
+from ..config import TRACKS
 from ..engine.convergence_runs import plateau_rule, read_params
 from ..engine.schedule import PLATEAU_MIN_EPOCHS, PLATEAU_TOL, PlateauRule, paper_milestones
-from .curves import (CURVE_METRICS, CurveRun, curve_figure, curve_frame, curve_markdown,
-                     final_row, per_epoch, read_curve, uneven_ends)
+from .curves import (CURVE_METRICS, FINAL_VALIDATIONS, CurveRun, curve_figure, curve_frame,
+                     curve_markdown, final_row, per_epoch, read_curve, uneven_ends)
 from .machines import Trained, mixed_pairs, trained, trained_on
 from .plateaus import fixed_plateau_line, run_plateaus, schedule_text, until_plateau_line
-from .stats import Estimate, fmt_estimate, fmt_p
+from .stats import Estimate, fmt_bound, fmt_estimate, fmt_tests, verdict
+from .staging import staged
 from .trend import EARLY_EPOCH, trend_of, verdict_text
+from .validate import DamagedFile, check_runs_folder, read_config, read_object
 
 BUDGETS = (5, 10, 15, 30, 45, 60, 90, 120, 160, 200, 240, 320)  # matched budgets (epochs)
 
 
-def collect(params: Mapping,
-            runs_dir: str | Path) -> tuple[list[CurveRun], dict[str, Trained]]:
+def collect(params: Mapping, runs_dir: str | Path,
+            excluded: dict[str, str] | None = None) -> tuple[list[CurveRun], dict[str, Trained]]:
     """The runs of the matrix with their curves and, where config.json is on disk, schedules;
-    and where each run with a config.json and an environment.json was trained (machines.py)."""
+    and where each run with a config.json and an environment.json was trained (machines.py).
+    Each file is checked as it is read (validate.py): a damaged one raises DamagedFile, or where
+    `excluded` is given, leaves its run out, recorded there (run -> file: what is wrong)."""
     runs, where = [], {}
     for name, item in params["runs"].items():
         folder = Path(runs_dir) / name / "train"
-        epochs = steps = None
-        if (folder / "config.json").is_file():
-            cfg = config_from_dict(json.loads((folder / "config.json").read_text()),
-                                   str(folder / "config.json"))
-            epochs, steps = cfg.train.epochs, tuple(cfg.train.lr_steps)
-            if (folder / "environment.json").is_file():
-                where[name] = trained(cfg, read_json(folder / "environment.json",
-                                                     "environment.json"))
-        runs.append(CurveRun(name, item["track"], item["variant"], int(item.get("seed", 0)),
-                             read_curve(folder), epochs, steps))
+        try:
+            run, at = _collect_run(name, item, folder)
+        except DamagedFile as e:
+            if excluded is None:
+                raise DamagedFile(e.path, f"{e.problem}; `--exclude-damaged` leaves run "
+                                          f"{name} out of the report") from None
+            excluded[name] = f"{e.path.relative_to(folder.parent)}: {e.problem}"
+            continue
+        runs.append(run)
+        if at is not None:
+            where[name] = at
     return runs, where
+
+
+def _collect_run(name: str, item: Mapping, folder: Path) -> tuple[CurveRun, Trained | None]:
+    """One run's curve and schedule, and where it was trained (None without an
+    environment.json), from its checked train/ files."""
+    epochs = steps = at = None
+    if (folder / "config.json").is_file():
+        _, cfg = read_config(folder / "config.json")
+        epochs, steps = cfg.train.epochs, tuple(cfg.train.lr_steps)
+        if (folder / "environment.json").is_file():
+            at = trained(cfg, read_object(folder / "environment.json"))
+    return CurveRun(name, item["track"], item["variant"], int(item.get("seed", 0)),
+                    read_curve(folder, epochs), epochs, steps), at
 
 
 def _track_schedule(params: Mapping, track: str) -> tuple[int | None, PlateauRule | None] | None:
@@ -68,18 +85,34 @@ def _track_schedule(params: Mapping, track: str) -> tuple[int | None, PlateauRul
 
 def build(params_path: str | Path = "convergence/params.yaml",
           runs_dir: str | Path = "convergence/runs", out_dir: str | Path = "reports/convergence",
-          n_resamples: int = 10_000, seed: int = 0) -> dict:
-    """Write <out>/convergence.md/.csv, curves.png and summary.json; return the summary."""
+          n_resamples: int = 10_000, seed: int = 0, exclude_damaged: bool = False) -> dict:
+    """Write <out>/convergence.md/.csv, curves.png and summary.json; return the summary.
+    DataError when `runs_dir` holds no run of the matrix; a damaged run file raises DamagedFile
+    before anything is written, or with `exclude_damaged` leaves its run out (named in the
+    report). The files replace <out> whole once all are written (staging.py)."""
     params = read_params(params_path)
-    runs, where = collect(params, runs_dir)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_runs_folder(runs_dir, list(params["runs"]), str(params_path))
+    excluded: dict[str, str] | None = {} if exclude_damaged else None
+    runs, where = collect(params, runs_dir, excluded)
+    with staged(out_dir) as stage:
+        summary = _write(params, runs, where, excluded or {}, stage, n_resamples, seed)
+    return summary
+
+
+def _write(params: Mapping, runs: list[CurveRun], where: dict[str, Trained],
+           excluded: dict[str, str], out: Path, n_resamples: int, seed: int) -> dict:
+    """build's files, written into `out` (its staging folder)."""
     spec = params["spec"]
     summary: dict = {"setting": params["setting"], "profile": spec["profile"], "curves": {},
                      "runs": {}}
     summary["trained_on"] = trained_on(where)
     parts = [_intro(params["setting"], spec),
              f"\nTrained on: {'; '.join(summary['trained_on']) or 'no run on disk yet'}.\n"]
+    if excluded:
+        summary["excluded"] = excluded
+        parts.append("\nExcluded runs (a damaged file, left out of every row, n and verdict "
+                     "below): " + "; ".join(f"{n} ({why})" for n, why in excluded.items())
+                     + ".\n")
     mixed = mixed_pairs(runs, where)
     if mixed:
         summary["mixed_pairs"] = mixed
@@ -153,8 +186,7 @@ def _metric_part(runs: list[CurveRun], track: str, metric: tuple[str, str, float
     curves.frames.append(curve_frame(table, track, column))
     curves.drops[name] = [(r.variant, r.lr_steps[0]) for r in runs
                           if r.track == track and r.lr_steps and rule is not None]
-    final = None if rule is None else final_row(runs, track, "baseline", "sg", column, factor,
-                                                n_resamples, seed)
+    final = final_row(runs, track, "baseline", "sg", column, factor, n_resamples, seed)
     last = epochs or int(table["epoch"].max())
     shown = [b for b in BUDGETS if b < last] + ([epochs] if epochs else [])
     curve = _curve_summary(table, label, epochs, final)
@@ -200,15 +232,18 @@ def _intro(setting: str, spec: Mapping) -> str:
             f"epochs exceeds the last value before that fifth by less than {PLATEAU_TOL:g} point")
     head = (f"# Convergence: does the SG gain survive training? (setting `{setting}`, "
             f"profile `{spec['profile']}`)\n\n")
-    pairing = ("SG − baseline is paired by seed: mean [95 % bootstrap CI] and the paired t-test p "
-               "(2 seeds give an indicative CI only).")
+    pairing = ("SG − baseline is paired by seed: mean [95 % t-interval], the paired t-test p, the "
+               "exact sign-flip p and the minimum detectable effect (MDE, 80 % power, α = 0.05); "
+               f"a run's value at the end is the mean of its last {FINAL_VALIDATIONS} "
+               "validations, and the end compares only the pairs whose two runs trained the same "
+               "schedule (same epochs, same lr drops).")
     if "until_plateau" in spec:
         return (head + f"Each run trains at the constant lr, validated {every}, until it stops "
                 f"improving (plateau rule: {rule}; on the COCO track for mean OKS and body AP "
                 "both), then takes the paper's two lr drops placed around that epoch k: lr × 0.1 "
                 "from k and from round(k × 210/170) × 200/210 on, ending at round(k × 210/170) "
                 "epochs, so each run has its own length. " + pairing + " Values at a budget "
-                "come from the runs as they were at that epoch; the last row pairs each run at "
+                "come from the runs as they were at that epoch; the end rows take each run at "
                 "its own end. The rule's value for the whole run is also given: its last fifth "
                 "holds both lr drops, whose one-off gain the rule counts as improvement.\n")
     return (head + "Each run trains until the setting's epochs with the paper's schedule shape "
@@ -225,26 +260,34 @@ def _curve_summary(table: pd.DataFrame, label: str, epochs: int | None,
     """The summary of one metric's per_epoch table: levels at the end, SG − baseline at the
     first paired epoch >= EARLY_EPOCH (`early`), and the trend between the two (`short` where
     the runs end before EARLY_EPOCH). The end: epoch `epochs` of a fixed-length setting, or
-    `final_at_end` (curves.final_row: each run at its own end; None while none finished)."""
+    `final_at_end` (curves.final_row: each finished run's mean of its last validations, the
+    difference over the pairs with equal schedules; None while none finished)."""
     by_epoch = {int(r["epoch"]): r for _, r in table.iterrows()}
     early_epoch = min((e for e in by_epoch
                        if by_epoch[e]["diff"] is not None and e >= EARLY_EPOCH), default=None)
+    final = final_at_end
     if epochs is not None:
-        final, end, after = by_epoch.get(epochs), str(epochs), f"after {epochs} epochs"
+        end, after = str(epochs), f"after {epochs} epochs"
         short = epochs < EARLY_EPOCH
+        if final is None and by_epoch.get(epochs) is not None:  # no run finished: the last row
+            final = {**by_epoch[epochs], "pairs": (by_epoch[epochs]["diff"].n,) * 2
+                     if by_epoch[epochs]["diff"] is not None else (0, 0)}
+            after += " (last validation)"
     else:
-        final = final_at_end
         lo, hi = final["epochs"] if final is not None else (0, 0)
         end = f"{lo}" if lo == hi else f"{lo}–{hi}"
         after = f"at the end of each run's schedule ({end} epochs)"
         short = final is not None and hi < EARLY_EPOCH
+    if final_at_end is not None:
+        after += f", mean of each run's last {FINAL_VALIDATIONS} validations"
     trend = "short" if short else \
         trend_of(by_epoch[early_epoch]["diff"] if early_epoch else None,
-               final["diff"] if final is not None else None)
-    level = {k: (final[k].to_dict() if final is not None and final[k] is not None else None)
-             for k in ("baseline", "sg", "diff")}
+                 final["diff"] if final is not None else None)
+    level = {k: (final[k].to_dict() if final is not None and final.get(k) is not None else None)
+             for k in ("baseline", "sg", "diff", "diff_all")}
     return {"label": label, "epochs": epochs, "end": end, "after": after,
             "early_epoch": early_epoch, "trend": trend, "final": level,
+            "pairs": list(final["pairs"]) if final is not None else [0, 0],
             "early_diff": by_epoch[early_epoch]["diff"].to_dict() if early_epoch else None}
 
 
@@ -254,16 +297,29 @@ def _none(v):
 
 def curve_verdict(key: str, c: Mapping) -> str:
     """One metric's verdict from its summary `c` (key 'track/column'): the levels at the end,
-    SG − baseline with its CI and p, against its value at the early epoch, and the trend."""
+    SG − baseline over the equal-schedule pairs with its t-interval, tests and MDE, the verdict
+    word of the t-interval, against its value at the early epoch, and the trend."""
     f = c["final"]
-    est = {k: Estimate.from_dict(f[k]) if f[k] else None for k in ("baseline", "sg", "diff")}
-    text = {k: fmt_estimate(e, signed=k == "diff") if e else "—" for k, e in est.items()}
+    est = {k: Estimate.from_dict(f[k]) if f.get(k) else None
+           for k in ("baseline", "sg", "diff", "diff_all")}
+    text = {k: fmt_estimate(e, signed=k.startswith("diff")) if e else "—" for k, e in est.items()}
     early = (f", against {fmt_estimate(Estimate.from_dict(c['early_diff']), signed=True)} at "
-             f"epoch {c['early_epoch']}" if c["early_diff"] else "")
+             f"epoch {c['early_epoch']} of these runs (at the constant lr; not the default "
+             "study's 15-epoch schedule, whose lr drops at 12 and 14)" if c["early_diff"] else "")
+    k, n = c.get("pairs") or (0, 0)
+    d = est["diff"]
+    pairs = (f"{k} equal-schedule pair{'s' if k != 1 else ''}" if k == n
+             else f"the {k} of {n} pairs with equal schedules")
+    detail = f"n = {pairs}; {fmt_tests(d)}" + (f"; MDE {d.mde:.1f}" if d and d.mde == d.mde else "")
+    word = verdict(d)
+    if word == "not resolved":
+        word += f": {fmt_bound(d)}"
+    view = (f"; {'the' if n == 1 else f'all {n}'} pair{'s' if n != 1 else ''}, schedules "
+            f"differing: {text['diff_all']}"
+            if k != n and est["diff_all"] else "")
     return (f"{key.split('/')[0]} track, {c['label']}: {c['after']} baseline {text['baseline']}, "
-            f"SG {text['sg']}; SG − baseline {text['diff']} "
-            f"(p {fmt_p(est['diff']) if est['diff'] else '—'}){early}: "
-            f"{verdict_text(c['trend'], est['diff'])}"
+            f"SG {text['sg']}; SG − baseline {text['diff']} ({detail}): **{word}**{view}{early}; "
+            f"trend: {verdict_text(c['trend'], est['diff'])}"
             + (f" ({c['provisional']})" if c.get("provisional") else "")
             + _uneven_clause(c) + ".")
 
@@ -273,7 +329,7 @@ def _uneven_clause(c: Mapping) -> str:
     length, with SG − baseline before either run's first lr drop; "" otherwise."""
     if not c.get("uneven"):
         return ""
-    text = f" (runs of unequal length, {'; '.join(c['uneven'])}: the end compares unequal training"
+    text = f" (runs of unequal length, {'; '.join(c['uneven'])}"
     b = c.get("before_drops")
     if b:
         diff = fmt_estimate(Estimate.from_dict(b["diff"]), signed=True)

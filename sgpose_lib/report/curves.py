@@ -22,11 +22,14 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from ..engine.schedule import PLATEAU_TAIL, PLATEAU_TOL, RULE_METRICS, plateau_gain
 from .canvas import plt, save_figure
 from .figures import figure_title
 from .stats import Estimate, fmt_estimate, fmt_p, paired_difference, summarize
+from .validate import read_epochs
+from .wording import count
 
 _LABELS = {"Mean": "PCKh@0.5 Mean (%)", "mean_oks": "mean per-person OKS (× 100)",
            "body_AP": "body-only AP (× 100)"}
@@ -60,13 +63,14 @@ class CurveRun:
         return bool(self.epochs and self.lr_steps and self.done >= self.epochs)
 
 
-def read_curve(train_dir: str | Path) -> pd.DataFrame | None:
-    """A run's epochs.csv (one row per completed epoch), or None when absent or empty."""
+def read_curve(train_dir: str | Path, epochs: int | None = None) -> pd.DataFrame | None:
+    """A run's epochs.csv (one row per completed epoch), or None when absent or empty; checked as
+    it is read (validate.read_epochs, `epochs`: config.json's train.epochs where known):
+    DamagedFile for a cut line, a non-numeric cell or epochs other than 1, 2, ..., n."""
     path = Path(train_dir) / "epochs.csv"
     if not path.is_file():
         return None
-    frame = pd.read_csv(path)
-    return frame if len(frame) else None
+    return read_epochs(path, epochs)
 
 
 def validated(table: pd.DataFrame, column: str, factor: float = 1.0) -> pd.Series:
@@ -116,21 +120,47 @@ def _estimates(vals: Mapping[str, Mapping[int, float]], baseline: str, sg: str,
     return est
 
 
+FINAL_VALIDATIONS = 3  # a run's final value: the mean of its last 3 validations
+
+
+def final_value(curve: pd.Series, k: int = FINAL_VALIDATIONS) -> float:
+    """A run's final value: the mean of its last `k` validated values (fewer if it has fewer),
+    so that one noisy validation does not decide the end."""
+    return float(curve.iloc[-k:].mean())
+
+
+def same_schedule(a: CurveRun, b: CurveRun) -> bool:
+    """Whether two runs trained the same schedule: the same epochs and the same lr drops."""
+    return a.epochs == b.epochs and tuple(a.lr_steps or ()) == tuple(b.lr_steps or ())
+
+
 def final_row(runs: Sequence[CurveRun], track: str, baseline: str, sg: str, column: str,
               factor: float, n_resamples: int = 10_000, seed: int = 0) -> dict | None:
-    """per_epoch's row for the end of each finished run (runs of different lengths: each at its
-    own last validated epoch), with 'epochs': (shortest, longest); None when none finished."""
-    last = {}
+    """The end of each finished run, as the mean of its last FINAL_VALIDATIONS validations:
+    per_epoch's row ('baseline', 'sg' over all finished runs; 'diff' = SG − baseline over the
+    seed pairs whose two runs trained the same schedule), 'diff_all' over every finished pair
+    (a view where schedules differ), 'pairs' = (equal-schedule pairs, all pairs) and 'epochs':
+    (shortest, longest). None when no run finished."""
+    finished = {}
     for r in runs:
         if r.track == track and r.finished and r.variant in (baseline, sg):
             curve = validated(r.table, column, factor)
             if not curve.empty:
-                last[(r.variant, r.seed)] = (int(curve.index[-1]), float(curve.iloc[-1]))
-    if not last:
+                finished[(r.variant, r.seed)] = (r, final_value(curve))
+    if not finished:
         return None
-    vals = {v: {sd: x for (var, sd), (_, x) in last.items() if var == v} for v in (baseline, sg)}
-    ends = [e for e, _ in last.values()]
-    return {"epochs": (min(ends), max(ends)), **_estimates(vals, baseline, sg, n_resamples, seed)}
+    vals = {v: {sd: x for (var, sd), (_, x) in finished.items() if var == v}
+            for v in (baseline, sg)}
+    equal = {sd for sd in set(vals[baseline]) & set(vals[sg])
+             if same_schedule(finished[(baseline, sd)][0], finished[(sg, sd)][0])}
+    ends = [r.epochs for r, _ in finished.values()]
+    row = _estimates(vals, baseline, sg, n_resamples, seed)
+    row["diff_all"] = row["diff"]
+    eq = {v: {sd: x for sd, x in vals[v].items() if sd in equal} for v in (baseline, sg)}
+    row["diff"] = (paired_difference(eq[sg], eq[baseline], n_resamples=n_resamples, seed=seed)
+                   if equal else None)
+    n_all = len(set(vals[baseline]) & set(vals[sg]))
+    return {"epochs": (min(ends), max(ends)), "pairs": (len(equal), n_all), **row}
 
 
 def seed_pairs(runs: Sequence, a: str, b: str) -> dict[tuple[str, int], tuple]:
@@ -177,58 +207,116 @@ def curve_frame(table: pd.DataFrame, track: str, metric: str) -> pd.DataFrame:
 
 def curve_markdown(table: pd.DataFrame, label: str, epochs: Sequence[int] | None = None,
                    final: Mapping | None = None) -> str:
-    """Markdown rows (epoch | baseline | SG | SG − baseline [CI] | p) at `epochs` (default all),
-    then `final` (final_row: each run at its own end) where given."""
-    lines = [f"| epoch | HRNet baseline: {label} | SG-HRNet: {label} | SG − baseline | p |",
-             "|---:|---|---|---|---|"]
-    rows = [(str(int(r["epoch"])), r) for _, r in table.iterrows()
+    """Markdown rows (epoch | baseline | SG | SG − baseline [t-interval] | p | MDE) at `epochs`
+    (default all), then `final` (final_row: each run's mean of its last validations; the
+    difference over equal-schedule pairs, and over all pairs where some schedules differ)."""
+    lines = [f"| epoch | HRNet baseline: {label} | SG-HRNet: {label} | SG − baseline | "
+             "p (t-test; sign-flip) | MDE |", "|---:|---|---|---|---|---|"]
+    rows = [(str(int(r["epoch"])), r, r["diff"]) for _, r in table.iterrows()
             if epochs is None or int(r["epoch"]) in epochs]
     if final is not None:
         lo, hi = final["epochs"]
-        rows.append((f"end of each run ({lo}{'' if lo == hi else f'–{hi}'})", final))
-    for name, r in rows:
+        end = f"{lo}{'' if lo == hi else f'–{hi}'}"
+        k, n = final.get("pairs", (None, None))
+        if k is None or k == n:
+            rows.append((f"end of each run ({end} epochs; mean of its last {FINAL_VALIDATIONS} "
+                         "validations)", final, final["diff"]))
+        else:
+            rows.append((f"end of each run ({end} epochs; mean of its last {FINAL_VALIDATIONS} "
+                         f"validations): the {k} of {n} pairs with equal schedules", final,
+                         final["diff"]))
+            rows.append((f"the same, all {n} pairs (view: schedules differ)", final,
+                         final.get("diff_all")))
+    for name, r, d in rows:
+        tests = fmt_p(d) if d is not None else "—"
+        if d is not None and np.isfinite(d.p_sign):
+            tests += f"; {d.p_sign:.3f}"
+        mde = f"{d.mde:.1f}" if d is not None and np.isfinite(d.mde) else "—"
         lines.append(f"| {name} | {fmt_estimate(r['baseline'])} | "
-                     f"{fmt_estimate(r['sg'])} | {fmt_estimate(r['diff'], signed=True)} | "
-                     f"{fmt_p(r['diff'])} |")
+                     f"{fmt_estimate(r['sg'])} | {fmt_estimate(d, signed=True)} | "
+                     f"{tests} | {mde} |")
     return "\n".join(lines) + "\n"
+
+
+DIFF_MIN_SPAN = 1.0  # points: an SG − baseline axis spans at least −1 to +1
 
 
 def plot_curves(ax_metric, ax_diff, table: pd.DataFrame, label: str,
                 colors: tuple[str, str] = ("#4c72b0", "#dd8452"),
                 drops: Sequence[tuple[str, int]] = ()) -> None:
-    """Mean over seeds with the CI band per variant (left), SG − baseline with its CI (right);
-    `drops`: (variant, epoch) of each run's first lr drop, drawn as dotted lines (left)."""
-    for variant, epoch in drops:
-        ax_metric.axvline(epoch, color=colors[variant != "baseline"], ls=":", lw=0.9)
+    """Mean over seeds per variant, with its 95 % t-interval as a band where n ≥ 2 (left), and
+    SG − baseline paired by seed, with its band where n ≥ 2 pairs (right); a legend names a band
+    only where one is drawn. `drops`: (variant, epoch) of each run's first lr drop, dotted lines
+    (left) with one legend entry per variant. Both panels span the same epochs: where one run of
+    a pair ends before the other, the right panel shades the epochs left without a pair."""
     for key, name, color in (("baseline", "HRNet baseline", colors[0]),
                              ("sg", "SG-HRNet", colors[1])):
         rows = [(r["epoch"], r[key]) for _, r in table.iterrows() if r[key] is not None]
         if not rows:
             continue
         x = np.array([e for e, _ in rows])
-        m = np.array([est.mean for _, est in rows])
-        lo = np.array([est.lo if est.has_ci else est.mean for _, est in rows])
-        hi = np.array([est.hi if est.has_ci else est.mean for _, est in rows])
-        n = max(est.n for _, est in rows)
-        ax_metric.plot(x, m, marker="o", ms=3, color=color, label=f"{name} (n={n} seeds)")
-        ax_metric.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
-    ax_metric.set_xlabel("epoch")
+        band = any(est.has_ci for _, est in rows)
+        ax_metric.plot(x, [est.mean for _, est in rows], marker="o", ms=3, color=color,
+                       label=f"{name}, {_n_text(max(est.n for _, est in rows), 'seed', band)}")
+        if band:
+            ax_metric.fill_between(x, [e.lo if e.has_ci else e.mean for _, e in rows],
+                                   [e.hi if e.has_ci else e.mean for _, e in rows],
+                                   color=color, alpha=0.2, lw=0)
+    labelled = set()
+    for variant, epoch in drops:
+        runs = sum(v == variant for v, _ in drops)
+        text = (f"first lr drop, {'baseline' if variant == 'baseline' else 'SG'} "
+                f"run{'s' if runs > 1 else ''}")
+        ax_metric.axvline(epoch, color=colors[variant != "baseline"], ls=":", lw=0.9,
+                          label=None if variant in labelled else text)
+        labelled.add(variant)
     ax_metric.set_ylabel(label)
-    ax_metric.legend(fontsize=7, loc="lower right")
+    ax_metric.legend(fontsize=7, loc="best")
     rows = [(r["epoch"], r["diff"]) for _, r in table.iterrows() if r["diff"] is not None]
     if rows:
         x = np.array([e for e, _ in rows])
-        m = np.array([d.mean for _, d in rows])
-        lo = np.array([d.lo if d.has_ci else d.mean for _, d in rows])
-        hi = np.array([d.hi if d.has_ci else d.mean for _, d in rows])
-        ax_diff.plot(x, m, marker="o", ms=3, color="#55a868")
-        ax_diff.fill_between(x, lo, hi, color="#55a868", alpha=0.2, lw=0,
-                             label="95 % bootstrap CI over paired seeds")
-        ax_diff.legend(fontsize=7, loc="best")
+        band = any(d.has_ci for _, d in rows)
+        ax_diff.plot(x, [d.mean for _, d in rows], marker="o", ms=3, color="#55a868",
+                     label=f"SG − baseline, {_n_text(max(d.n for _, d in rows), 'pair', band)}")
+        if band:
+            ax_diff.fill_between(x, [d.lo if d.has_ci else d.mean for _, d in rows],
+                                 [d.hi if d.has_ci else d.mean for _, d in rows],
+                                 color="#55a868", alpha=0.2, lw=0)
     ax_diff.axhline(0, color="k", lw=0.8)
-    ax_diff.set_xlabel("epoch")
-    ax_diff.set_ylabel(f"SG − baseline, {label}")
+    lo, hi = ax_diff.get_ylim()  # at least ±DIFF_MIN_SPAN: noise of a few hundredths stays flat
+    ax_diff.set_ylim(min(lo, -DIFF_MIN_SPAN), max(hi, DIFF_MIN_SPAN))
+    ax_diff.set_xlim(ax_metric.get_xlim())
+    ended = _ended_first(table)
+    if rows and ended and rows[-1][0] < table["epoch"].max():
+        ax_diff.axvspan(rows[-1][0], ax_diff.get_xlim()[1], color="0.85", lw=0,
+                        label=f"no pair after epoch {int(rows[-1][0])}: {ended}")
+    if rows:
+        ax_diff.legend(fontsize=7, loc="best")
+    ax_diff.set_ylabel("SG − baseline (points)")
+    ax_diff.set_title(f"SG − baseline: {label}", fontsize=9)
+    for a in (ax_metric, ax_diff):
+        a.set_xlabel("epoch")
+        a.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+        a.grid(alpha=0.3)
 
+
+def _ended_first(table: pd.DataFrame) -> str:
+    """'the SG run ends at epoch 74' (or 'the baseline runs end by epoch 173'): the variant whose
+    last validated epoch comes first; '' where both end together."""
+    last = {key: max((int(r["epoch"]) for _, r in table.iterrows() if r[key] is not None),
+                     default=0) for key in ("baseline", "sg")}
+    if last["baseline"] == last["sg"] or not all(last.values()):  # together, or one has none
+        return ""
+    key = min(last, key=last.get)
+    n = max(r[key].n for _, r in table.iterrows() if r[key] is not None)
+    name = "baseline" if key == "baseline" else "SG"
+    return (f"the {name} run ends at epoch {last[key]}" if n == 1
+            else f"the {name} runs end by epoch {last[key]}")
+
+
+def _n_text(n: int, unit: str, band: bool) -> str:
+    """'n = 2 seeds (band: 95 % t-interval)' or 'n = 1 seed, no CI'."""
+    return f"n = {count(n, unit)}" + (" (band: 95 % t-interval)" if band else ", no CI")
 
 TITLE_WIDTH = 150  # characters of a 9-point title line across curve_figure's 10-inch width
 
@@ -253,12 +341,13 @@ def study_curves(study, out_dir: str | Path, figures: bool = True) -> tuple[str,
     """The default study's learning curves (baseline vs SG r = study.sg_radius, per track):
     (markdown, CSV frame, summary); the figure goes to <out>/figures/study/learning_curves.png."""
     runs = [CurveRun(r.name, r.track, r.variant, r.seed, read_curve(r.folder / "train"))
-            for r in study.runs
-            if r.variant == study.baseline or (r.variant == study.sg and r.radius == study.sg_radius)]
+            for r in study.runs if not r.excluded
+            and (r.variant == study.baseline or (r.variant == study.sg
+                                                 and r.radius == study.sg_radius))]
     tables, labels, frames, summary = {}, {}, [], {}
     parts = ["# Learning curves of the default study\n\n"
              "The validation metric every few epochs of each run (train.val_every of the profile), "
-             "mean over seeds [95 % bootstrap CI], and SG − baseline paired by seed with the paired "
+             "mean over seeds [95 % t-interval], and SG − baseline paired by seed with the paired "
              "t-test p. These runs stop after a short budget, far from a plateau; "
              "reports/convergence/ holds runs trained until they stop improving.\n"]
     for track, metrics in CURVE_METRICS.items():

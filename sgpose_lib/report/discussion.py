@@ -1,20 +1,23 @@
 """reports/README.md: the paper's claims against our numbers, every number read from the tables.
 
 `discussion` turns the summaries of the report (Tables 1-3, learning curves), of the findings
-(robustness, attention) and of the convergence study into Markdown: for each claim, our estimate
-with its 95 % CI and a verdict: *supported* (the CI excludes 0 in the paper's direction),
-*contradicted* (it excludes 0 the other way), *not resolved* (it covers 0), or no CI (one value).
-Nothing is typed by hand.
+(robustness, attention) and of the convergence study into Markdown: first the claims table
+(claims.py), then for each claim our estimate with its 95 % t-interval, tests and MDE, and the
+verdict of stats.verdict: *supported* (the t-interval excludes 0 in the paper's direction),
+*contradicted* (it excludes 0 the other way), *not resolved* (it covers 0), or no test (one
+value). Nothing is typed by hand.
 """
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
 from ..analysis.backgrounds import CONDITIONS
+from .claims import CLAIMS_NOTE, DARK_NOTE, dark_lines
 from .convergence import verdict_markdown
 from .findings import CONDITION_TEXT
 from .paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
-from .stats import NO_RUN, Estimate, fmt_estimate
+from .stats import NO_RUN, Estimate, fmt_bound, fmt_estimate, fmt_number, fmt_tests, verdict
+from .wording import value_range
 
 
 def _ci_text(e: Mapping | None, unit: str = "") -> str:
@@ -24,19 +27,21 @@ def _ci_text(e: Mapping | None, unit: str = "") -> str:
 
 
 def _verdict(e: Mapping | None, good_if_positive: bool = True) -> str:
-    """'supported' (CI excludes 0 in the predicted direction), 'contradicted' (CI excludes 0 the
-    other way), 'not resolved' (CI covers 0), 'no CI' (n < 2)."""
+    """stats.verdict of a summary's estimate, with the bound where it is not resolved."""
+    est = Estimate.from_dict(e) if e and e.get("mean") is not None else None
+    word = verdict(est, good_if_positive)
+    if word == "not resolved":
+        word += f" (the t-interval covers 0: {fmt_bound(est, good_if_positive)})"
+    return word
+
+
+def _tests_text(e: Mapping | None) -> str:
+    """'n = 5, t-test p = 0.084, sign-flip p = 0.250, MDE 6.6' of a summary's difference."""
     if not e or e.get("mean") is None:
-        return "not measured"
-    lo, hi = e.get("lo"), e.get("hi")
-    if lo is None or hi is None:
-        return "no CI (one value)"
-    sign = 1 if good_if_positive else -1
-    if sign * lo > 0 and sign * hi > 0:
-        return "supported"
-    if sign * lo < 0 and sign * hi < 0:
-        return "contradicted"
-    return "not resolved (the CI covers 0)"
+        return "n = 0"
+    est = Estimate.from_dict(e)
+    text = f"n = {est.n}" + (f", {fmt_tests(est)}" if est.n >= 2 else ", no test")
+    return text + (f", MDE {est.mde:.1f}" if est.mde == est.mde else "")
 
 
 def _paper_change(table: Mapping, base: str, sg: str, metric: str) -> str:
@@ -69,25 +74,33 @@ _CAVEATS = ["", "## Caveats", "",
 
 def discussion(report_summary: dict, robust: dict, attention: dict,
                convergence: dict | None = None,
-               other_settings: Sequence[tuple[str, dict]] = ()) -> str:
-    """reports/README.md: the paper's claims against our numbers (all read from the summaries);
-    `convergence` is the convergence pipeline's setting, `other_settings` its other reports as
-    (folder under reports/, summary), e.g. ("convergence_gpu", ...)."""
-    lines = (_intro(report_summary) + _accuracy(report_summary) + _backgrounds(robust)
+               other_settings: Sequence[tuple[str, dict]] = (), claims: str = "") -> str:
+    """reports/README.md: the claims table (`claims`, claims.claims_markdown), then the paper's
+    claims against our numbers (all read from the summaries); `convergence` is the convergence
+    pipeline's setting, `other_settings` its other reports as (folder under reports/, summary),
+    e.g. ("convergence_gpu", ...)."""
+    lines = (_intro(report_summary, claims) + _accuracy(report_summary) + _backgrounds(robust)
              + _attention(attention) + _radius(report_summary) + _ABLATIONS
              + _convergence(convergence, other_settings) + _CAVEATS)
     return "\n".join(lines)
 
 
-def _intro(report_summary: dict) -> list[str]:
-    """The title, where the numbers come from, the verdict words, the regime."""
+def _intro(report_summary: dict, claims: str = "") -> list[str]:
+    """The title, the claims table, where the numbers come from, the verdict words, the regime."""
     regime = _regime_text(report_summary)
-    lines = ["# What the numbers say", "",
+    lines = ["# What the numbers say", ""]
+    if claims:
+        lines += ["## The answer: the paper's claims against ours", "", claims.rstrip(), "",
+                  CLAIMS_NOTE, ""]
+        dark = dark_lines(report_summary.get("dark") or {})
+        if dark:
+            lines += ["**SG beside a free gain.** " + DARK_NOTE, "", *dark, ""]
+    lines += [
              f"Generated by `sgpose report` from the runs of profile `{report_summary['profile']}` "
              "on the embedded data; every number below is read from `reports/tables/` "
-             "(see `summary.json`, `robustness.csv`, `attention.csv`). Verdicts: *supported* = "
-             "the 95 % CI excludes 0 in the paper's direction, *contradicted* = it excludes 0 the "
-             "other way, *not resolved* = it covers 0.", "",
+             "(see `summary.json`, `claims.csv`, `robustness.csv`, `attention.csv`). Verdicts: "
+             "*supported* = the 95 % t-interval excludes 0 in the paper's direction, "
+             "*contradicted* = it excludes 0 the other way, *not resolved* = it covers 0.", "",
              f"**Regime.** Sections 1–5 come from the default study's short runs ({regime}), "
              "stopped long before they converge; section 6 comes from runs trained until they "
              "stop improving (`reports/convergence/`).", ""]
@@ -100,15 +113,24 @@ def _accuracy(report_summary: dict) -> list[str]:
     t1 = (report_summary.get("mpii") or {}).get("difference", {}).get("Mean")
     lines += ["## 1. Segmentation guidance improves accuracy (Tables 1, 2)", "",
               f"- MPII-style track, PCKh@0.5 Mean, SG − baseline paired by seed: {_ci_text(t1)} "
-              f"(n = {t1.get('n') if t1 else 0}, paired t-test p = "
-              f"{'%.3f' % t1['p'] if t1 and t1.get('p') is not None else 'n/a'}): "
-              f"**{_verdict(t1)}**. The paper: {_paper_change(PAPER_TABLE1, 'HRNet-W32', 'SG-HRNet (Our)', 'Mean')}."]
+              f"({_tests_text(t1)}): **{_verdict(t1)}**. The paper: "
+              f"{_paper_change(PAPER_TABLE1, 'HRNet-W32', 'SG-HRNet (Our)', 'Mean')}."
+              + _two_stage_text((report_summary.get("two_stage") or {}).get("mpii"))]
     t2 = (report_summary.get("coco") or {}).get("difference", {}).get("AP")
     if t2:
-        lines.append(f"- COCO track, AP, SG − baseline: {_ci_text(t2)} (n = {t2.get('n')}): "
+        lines.append(f"- COCO track, AP, SG − baseline: {_ci_text(t2)} ({_tests_text(t2)}): "
                      f"**{_verdict(t2)}**. The paper: {_paper_change(PAPER_TABLE2, 'HRNet-W32, pretrain Y', 'SG-HRNet (Our), pretrain Y', 'AP')}.")
     lines.append("")
     return lines
+
+
+def _two_stage_text(t: Mapping | None) -> str:
+    """' A second view, ...': the two-stage bootstrap CI (seeds, then persons), where written."""
+    if not t or t.get("lo") is None:
+        return ""
+    return (f" A second view, the two-stage bootstrap over the {t['pairs']} seed pairs and then "
+            f"the {t['persons']} validation persons (which the t-interval over seeds treats as "
+            f"exact): [{fmt_number(t['lo'], signed=True)}, {fmt_number(t['hi'], signed=True)}].")
 
 
 def _backgrounds(robust: dict) -> list[str]:
@@ -146,15 +168,15 @@ def _attention(attention: dict) -> list[str]:
         uniform = cells[0]["disc share (uniform)"]["mean"]
         topk = [c["IoU top-k"]["mean"] for c in cells if c.get("IoU top-k")]
         chance = cells[0]["IoU top-k (chance)"]["mean"] if cells[0].get("IoU top-k (chance)") else None
-        text = (f"- {key.replace('_', ', ')}: {min(share):.1f}-{max(share):.1f} % of the maps' mass "
-                f"inside the disc target over the {len(cells)} sites, against {uniform:.1f} % for a "
-                f"uniform map ({min(share) / uniform:.1f}-{max(share) / uniform:.1f}×)")
+        text = (f"- {key.replace('_', ', ')}: {value_range(min(share), max(share))} % of the maps' "
+                f"mass inside the disc target over the {len(cells)} sites, against {uniform:.1f} % "
+                f"for a uniform map ({value_range(min(share) / uniform, max(share) / uniform)}×)")
         if topk and chance:
-            text += (f"; top-k IoU with the disc {min(topk):.1f}-{max(topk):.1f} % "
+            text += (f"; top-k IoU with the disc {value_range(min(topk), max(topk))} % "
                      f"(chance {chance:.1f} %)")
         persons = [c["persons share"]["mean"] for c in cells if c.get("persons share")]
         if persons and cells[0].get("persons share (uniform)"):
-            text += (f"; inside the person masks {min(persons):.1f}-{max(persons):.1f} % "
+            text += (f"; inside the person masks {value_range(min(persons), max(persons))} % "
                      f"(uniform {cells[0]['persons share (uniform)']['mean']:.1f} %)")
         lines.append(text + ".")
     if attention:
@@ -195,7 +217,7 @@ def _convergence(convergence: dict | None,
     if convergence:
         lines.append(f"Setting `{convergence['setting']}` (profile `{convergence['profile']}`), "
                      "`dvc repro convergence/dvc.yaml`; SG − baseline paired by seed, "
-                     "[95 % bootstrap CI]" + _trained_on(convergence) + ":")
+                     "[95 % t-interval]" + _trained_on(convergence) + ":")
         lines.append("")
         lines.append(verdict_markdown(convergence).rstrip())
     else:

@@ -1,7 +1,7 @@
 """The study's figures, written to reports/figures/study/ by `build_report`.
 
 - `study_figures`: training_curves.png (L_key, L_seg per step), dwa_weights.png, pckh_bars.png and
-  coco_bars.png (mean over seeds, 95 % bootstrap CI, dots = seeds; PCKh and AP in %),
+  coco_bars.png (mean over seeds, 95 % t-interval, dots = seeds; PCKh and AP in %),
   radius_ablation.png (Table 3 analogue beside the paper's values);
 - `robustness_figures`: robustness_oks.png (mean per-person OKS x 100 per background condition,
   CIs over persons) and robustness_conditions.png (`plot_conditions`: the perturbed images with
@@ -48,7 +48,7 @@ def run_groups(study: Study, track: str) -> dict[str, list[Path]]:
     out: dict[str, list[Path]] = {}
     for r in study.runs:
         log = r.folder / "train" / "log.jsonl"
-        if r.track == track and log.is_file():
+        if r.track == track and log.is_file() and not r.excluded:  # excluded: a damaged file
             out.setdefault(group_label(r.variant, r.radius), []).append(r.folder / "train")
     return out
 
@@ -94,23 +94,36 @@ def _dwa_figure(study: Study, rows: list[str]) -> plt.Figure:
 
 def _bar_figure(study: Study, track: str, cols: list[str], scale: float,
                 ylabel: str) -> plt.Figure:
-    """Baseline vs SG per column of `track`: mean over seeds with CI, the mean-pose floor."""
+    """Baseline vs SG per column of `track`: mean over seeds with its t-interval (where n ≥ 2),
+    the mean-pose floor; the y axis from 0 to at least BAR_MIN_TOP points (bars_caption)."""
     groups = {group_label(study.baseline, None):
               {c: study.est(track, study.baseline, None, c, scale) for c in cols},
               group_label(study.sg, study.sg_radius):
               {c: study.est(track, study.sg, study.sg_radius, c, scale) for c in cols}}
     fig, ax = plt.subplots(figsize=(9, 3.6))
-    viz.plot_group_bars(groups, cols, ax=ax, ylabel=ylabel)
+    viz.plot_group_bars(groups, cols, ax=ax, ylabel=ylabel, min_top=BAR_MIN_TOP)
     floors = study.floors.get(track) or {}
     mp = (floors.get("mean_pose") or {}).get(cols[-1] if track == "mpii" else "AP")
     if mp is not None and math.isfinite(mp):
         ax.axhline(mp * scale, color="0.4", lw=0.8, ls=":",
                    label=f"mean-pose floor ({'Mean' if track == 'mpii' else 'AP'})")
-        ax.legend(fontsize=7, loc="upper right")
-    fig.suptitle(figure_title(study, "Baseline vs SG-HRNet: mean over seeds, 95 % bootstrap "
-                                     "CI, dots = seeds", [track]), fontsize=9)
+        viz.outside_legend(ax)
+    fig.suptitle(figure_title(study, bars_caption(groups), [track]), fontsize=9)
     fig.tight_layout()
     return fig
+
+
+BAR_MIN_TOP = 10.0  # points: a bar chart's y axis reaches at least 10 %
+
+
+def bars_caption(groups: dict) -> str:
+    """The bar figure's title: what a bar, an error bar and a dot are, promising a CI only where
+    some group has n ≥ 2 seeds."""
+    n = max((e.n for est in groups.values() for e in est.values() if e is not None), default=0)
+    if n < 2:
+        return "Baseline vs SG-HRNet: one run each (n = 1, no CI), values above the bars"
+    return ("Baseline vs SG-HRNet: mean over seeds, error bars = 95 % t-interval, dots = seeds; "
+            "values above the bars")
 
 
 def _radius_figure(study: Study) -> plt.Figure:
@@ -146,8 +159,9 @@ def robustness_figures(study: Study, perturbed_root: Path, folder: Path) -> list
                yerr=[[e.mean - e.lo for e in est], [e.hi - e.mean for e in est]], capsize=3)
     ax.set_xticks(np.arange(len(CONDITIONS)), CONDITIONS)
     ax.set_ylabel("mean per-person OKS (× 100)")
-    ax.set_title(f"Background swaps, COCO track — profile {study.profile}, embedded data "
-                 "(60 val2017 images); 95 % CI over persons", fontsize=8)
+    fig.suptitle(f"Background swaps, COCO track — profile {study.profile}, embedded data "
+                 "(60 val2017 images)\nmean per-person OKS, error bars: 95 % CI over persons",
+                 fontsize=9)  # two lines: one would run past the figure's edges
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars
     fig.tight_layout()
     paths = [save_figure(fig, folder / "robustness_oks.png", 130)]

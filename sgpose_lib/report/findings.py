@@ -9,7 +9,7 @@ for COCO-track runs, attention.json for SG runs) and builds
 - `attention_table`: per SGM site the share of attention mass inside the disc target and inside
   the person masks against a uniform map, IoU and BCE against the disc target (shares in %).
 
-Uncertainty: where a group has >= 2 seeds, 95 % bootstrap CIs over seeds. The COCO track has one
+Uncertainty: where a group has >= 2 seeds, 95 % t-intervals over seeds. The COCO track has one
 seed per variant in the cpu profile, so the robustness CIs are over the persons of the validation
 split (paired per person: the same person under two conditions, or under two models): they show
 how much the result depends on which persons were sampled, not on the training seed.
@@ -27,6 +27,7 @@ from ..config import SGM_SITES, TRACKS
 from .runs import Study, read_json_or_none
 from .stats import NO_RUN, Estimate, bootstrap_ci, fmt_n, summarize
 from .table import Table
+from .wording import count
 
 CONDITION_TEXT = {"original": "original images (re-encoded as the others)",
                   "blur": "background blurred", "clutter": "background replaced by clutter",
@@ -175,7 +176,7 @@ def attention_table(study: Study) -> tuple[str, pd.DataFrame, dict]:
                                            if "persons" in c and cells[c] is None})
                 part[site] = {c: (e.to_dict() if e else None) for c, e in cells.items()}
             n_samples = runs[seeds[0]].get("n")
-            parts.append(f"\n## {track} track, SG-HRNet r={radius:g} ({len(seeds)} seed(s), "
+            parts.append(f"\n## {track} track, SG-HRNet r={radius:g} ({count(len(seeds), 'seed')}, "
                          f"{n_samples} validation samples)\n\n" + table.markdown() + "\n")
             tables.append(table.frame())
             summary[f"{track}_r{radius:g}"] = part
@@ -188,7 +189,7 @@ def attention_table(study: Study) -> tuple[str, pd.DataFrame, dict]:
           "the map's k highest pixels (k = the disc's pixel count; threshold-free, beside its "
           "chance level f / (2 − f) for k random pixels); the map's mean value; BCE against the "
           "disc target (nats, mean over pixels). Shares, IoU and mean map in %; mean over seeds "
-          "[95 % bootstrap CI over seeds].\n" + "".join(parts))
+          "[95 % t-interval over seeds].\n" + "".join(parts))
     if not parts:
         md += f"\n{NO_RUN} no SG run has attention statistics (runs/<name>/analysis/attention.json).\n"
     return md, (pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()), summary

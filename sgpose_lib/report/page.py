@@ -7,6 +7,7 @@
     <out>/tables/learning.{md,csv}        ours vs the untrained and mean-pose floors
     <out>/tables/groups.{md,csv}          every (track, variant, radius) group of the matrix
     <out>/tables/{robustness,attention,learning_curves}.{md,csv}   beyond the paper
+    <out>/tables/claims.{md,csv}          the paper's claims against ours, with verdicts
     <out>/tables/summary.json             the headline numbers (also returned)
     <out>/figures/study/*.png             training curves, DWA weights, bars, radius ablation, ...
     <out>/README.md                       the generated discussion
@@ -21,33 +22,57 @@ from pathlib import Path
 
 from ..config import SGM_SITES, TRACKS
 from ..model import model_complexity
+from .claims import claims_markdown, claims_table, dark_gains
 from .curves import study_curves
+from .person_bootstrap import study_two_stage
 from .discussion import discussion
 from .figures import attention_stats_figure, robustness_figures, study_figures
 from .findings import attention_table, robustness_table
 from .paper import DATA_TEXT, PAPER_CITATION
 from .runs import Study, load_study, read_json_or_none
+from .staging import staged
 from .stats import none_if_nan
 from .table import write_table
+from .wording import count
 from .study_tables import groups_table, learning_table
 from .tables import table1, table2, table3
 
 # the convergence pipeline's reports besides reports/convergence, shown after it in section 6 of
 # reports/README.md: the archived fixed-length runs, the GPU runs (convergence/dvc.yaml)
 CONVERGENCE_OTHERS = ("convergence_fixed", "convergence_gpu")
+# what build_report writes under its output folder, each replaced whole (staging.staged)
+REPORT_PARTS = ("tables", "figures/study", "README.md")
 
 
 def build_report(params_path: str | Path = "params.yaml", runs_dir: str | Path = "runs",
                  out_dir: str | Path = "reports", figures: bool = True, sg_radius: float = 5.0,
                  n_resamples: int = 10_000, seed: int = 0,
-                 perturbed_root: str | Path | None = "data/perturbed") -> dict:
+                 perturbed_root: str | Path | None = "data/perturbed",
+                 exclude_damaged: bool = False) -> dict:
     """Write the study tables (<out>/tables) and figures (<out>/figures/study), the robustness and
     attention tables and <out>/README.md (`build_findings`; `perturbed_root`: the background-swap
-    images for the figure); return the headline numbers (also in <out>/tables/summary.json)."""
+    images for the figure); return the headline numbers (also in <out>/tables/summary.json).
+
+    Every run file is checked first (runs.load_study): a damaged one raises DamagedFile before
+    anything is written, or with `exclude_damaged` leaves its run out, named with the reason
+    wherever the missing runs are. The files are written to a staging folder and replace
+    <out>/tables, <out>/figures/study and <out>/README.md only once all are written (staging.py):
+    a failed report leaves the previous one as it was."""
     study = load_study(params_path, runs_dir, sg_radius=float(sg_radius),
-                       n_resamples=n_resamples, seed=seed)
+                       n_resamples=n_resamples, seed=seed, exclude_damaged=exclude_damaged)
     out = Path(out_dir)
-    tables = out / "tables"
+    with staged(out, REPORT_PARTS) as stage:
+        summary = _write_report(study, out, stage, figures, perturbed_root)
+    summary["files"] = {kind: [str(out / Path(p).relative_to(stage)) for p in paths]
+                        for kind, paths in summary["files"].items()}
+    return summary
+
+
+def _write_report(study: Study, out: Path, stage: Path, figures: bool,
+                  perturbed_root: str | Path | None) -> dict:
+    """build_report's files, written under `stage` (the staging folder of `out`, whose
+    convergence summaries the discussion reads)."""
+    tables = stage / "tables"
     written: dict[str, list[str]] = {"tables": [], "figures": []}
     summary: dict = {"profile": study.profile, "paper": PAPER_CITATION,
                      "sg_radius": study.sg_radius,
@@ -55,6 +80,8 @@ def build_report(params_path: str | Path = "params.yaml", runs_dir: str | Path =
                      "environments": run_environments(study),
                      "runs_missing": {r.name: r.missing for r in study.missing()},
                      "profiles_used": {t: study.profile_text(t) for t in TRACKS}}
+    if any(r.excluded for r in study.runs):  # --exclude-damaged: each left-out run and why
+        summary["runs_excluded"] = {r.name: r.excluded for r in study.runs if r.excluded}
     for stem, fn, key in (("table1_pckh", table1, "mpii"), ("table2_coco", table2, "coco"),
                           ("table3_radius", table3, "radius"),
                           ("learning", learning_table, "learning"),
@@ -65,20 +92,23 @@ def build_report(params_path: str | Path = "params.yaml", runs_dir: str | Path =
     p, m = model_complexity("hrnet_w32", (), 17, (192, 256))
     ps, ms = model_complexity("hrnet_w32", SGM_SITES, 17, (192, 256))
     summary["w32_256x192"] = {"params": p, "macs": m, "sg_params": ps, "sg_macs": ms}
-    findings = build_findings(study, summary, out, Path(perturbed_root) if perturbed_root else None,
-                              figures)
+    findings = build_findings(study, summary, stage, Path(perturbed_root) if perturbed_root
+                              else None, figures, read_dir=out)
     summary["robustness"], summary["attention"] = findings["robustness"], findings["attention"]
     written["tables"] += findings["files"]
     (tables / "summary.json").write_text(json.dumps(summary, indent=2, default=none_if_nan) + "\n")
     if figures:
-        written["figures"] = [str(f) for f in study_figures(study, out / "figures" / "study")]
+        written["figures"] = [str(f) for f in study_figures(study, stage / "figures" / "study")]
     summary["files"] = written
     return summary
 
 
 def build_findings(study: Study, report_summary: dict, out_dir: Path,
-                   perturbed_root: Path | None, figures: bool = True) -> dict:
-    """Write the robustness and attention tables, their figures and reports/README.md."""
+                   perturbed_root: Path | None, figures: bool = True,
+                   read_dir: Path | None = None) -> dict:
+    """Write the robustness and attention tables, their figures and reports/README.md into
+    `out_dir`; the convergence summaries are read from `read_dir` (default: `out_dir`)."""
+    read_dir = out_dir if read_dir is None else read_dir
     tables = out_dir / "tables"
     md_r, frame_r, robust = robustness_table(study)
     md_a, frame_a, attention = attention_table(study)
@@ -92,10 +122,16 @@ def build_findings(study: Study, report_summary: dict, out_dir: Path,
             written += robustness_figures(study, Path(perturbed_root), folder)
         written += attention_stats_figure(attention, study.profile, folder)
     readme = out_dir / "README.md"
-    convergence = read_json_or_none(out_dir / "convergence" / "summary.json")
+    convergence = read_json_or_none(read_dir / "convergence" / "summary.json")
     others = [(folder, summary) for folder in CONVERGENCE_OTHERS
-              if (summary := read_json_or_none(out_dir / folder / "summary.json"))]
-    readme.write_text(discussion(report_summary, robust, attention, convergence, others))
+              if (summary := read_json_or_none(read_dir / folder / "summary.json"))]
+    report_summary["dark"] = dark_gains(study)
+    report_summary["two_stage"] = study_two_stage(study)
+    claims_md, claims_frame, claims = claims_table(report_summary, robust, attention, convergence)
+    written += write_table(tables, "claims", claims_md, claims_frame)
+    report_summary["claims"] = claims_frame.to_dict(orient="records")
+    readme.write_text(discussion(report_summary, robust, attention, convergence, others,
+                                 claims_markdown(claims)))
     return {"robustness": robust, "attention": attention,
             "files": [str(p) for p in written] + [str(readme)]}
 
@@ -111,6 +147,17 @@ def table_markdown(out_dir: str | Path, stem: str, shift: int = 1, drop_title: b
     if drop_title:
         text = re.sub(r"\A# [^\n]*\n+", "", text)
     return re.sub(r"^(#+) ", lambda m: "#" * (len(m.group(1)) + shift) + " ", text, flags=re.M)
+
+
+def discussion_markdown(out_dir: str | Path) -> str:
+    """<out>/README.md for the page: without its title and its answer section (the page opens
+    with the answer), its headings one level down."""
+    path = Path(out_dir) / "README.md"
+    if not path.is_file():
+        return f"*{path} not found: run build_report first.*"
+    text = re.sub(r"\A# [^\n]*\n+", "", path.read_text())
+    text = re.sub(r"\A## The answer[^\n]*\n.*?(?=^Generated by)", "", text, flags=re.S | re.M)
+    return text.replace("\n## ", "\n### ")
 
 
 def run_environments(study: Study) -> list[dict]:
@@ -140,7 +187,8 @@ def environment_markdown(environments: list[dict]) -> str:
         pk = ", ".join(f"{k} {v}" for k, v in (e.get("packages") or {}).items() if v)
         commit = (e.get("git_commit") or "unknown")[:10] + (" (modified tree)" if e.get("git_dirty")
                                                              else "")
-        lines.append(f"- {len(entry['runs'])} run(s): {pk}; commit {commit}; CPU {e.get('cpu')} "
+        lines.append(f"- {count(len(entry['runs']), 'run')}: {pk}; commit {commit}; "
+                     f"CPU {e.get('cpu')} "
                      f"({e.get('cpu_capability')}, {e.get('torch_threads')} threads)"
                      + (f"; GPU {e['cuda_device']}" if e.get("cuda_device") else ""))
     return "\n".join(lines)

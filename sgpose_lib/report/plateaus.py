@@ -16,6 +16,7 @@ from typing import Mapping, Sequence
 
 from ..engine.schedule import RULE_METRICS, PlateauRule, first_drop, paper_milestones, rule_met
 from .curves import CurveRun, plateau, validated
+from .wording import epoch_span, value_range
 
 EARLIER_CHECKS = 3  # checks shown before the deciding one: how close to the threshold the run was
 
@@ -114,7 +115,7 @@ def plateau_count(decisions: list[Mapping]) -> tuple[int, int, str] | None:
     if not gains:
         return None
     return (sum(bool(p["plateau"]) for p in decisions), len(decisions),
-            f"{min(gains):+.1f} to {max(gains):+.1f}")
+            value_range(min(gains), max(gains), sep=" to ", signed=True))
 
 
 def fixed_plateau_line(track: str, label: str, decided: list[Mapping]) -> str | None:
@@ -144,8 +145,7 @@ def until_plateau_line(track: str, phases: Mapping[str, Mapping], finished: int,
     ends = {why: sorted(p["first_drop"] for p in phases.values() if p["ended_by"] == why)
             for why in ("plateau", "max_epochs")}
     running = sum(p["ended_by"] == "running" for p in phases.values())
-    at = (f" (at epochs {ends['plateau'][0]} to {ends['plateau'][-1]})"
-          if ends["plateau"] else "")
+    at = f" (at {epoch_span(ends['plateau'])})" if ends["plateau"] else ""
     text = (f"- Plateau ({track} track): the constant-lr phase of {len(ends['plateau'])} of {n} "
             f"runs ended by the plateau rule{at}, {len(ends['max_epochs'])} at max_epochs, "
             f"{running} still at the constant lr; {finished} of {n} runs finished the paper's "

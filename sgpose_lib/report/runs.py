@@ -6,6 +6,9 @@ Reads, per entry of params.yaml `runs`:
     runs/baselines/<track>.json        untrained model and mean-pose floors
 A run is usable when its metrics are readable; a group is (track, variant, radius), the radius
 None for variants without an SGM. `Study` is what every table and figure is built from.
+Every file of a run folder is checked as it is read (validate.check_run): a damaged file raises
+DamagedFile naming it, or with `exclude_damaged` leaves the run out (`Run.excluded`, also its
+`missing` text), so that no number comes from a file that could not be read cleanly.
 """
 from __future__ import annotations
 
@@ -19,6 +22,9 @@ from ..params import read_params
 from ..data.records import read_json
 from ..errors import DataError
 from .stats import Estimate, paired_difference, summarize
+from .validate import PRIMARY, DamagedFile, check_run, check_runs_folder
+from .validate import read_floors as read_floors_file
+from .wording import input_size
 
 
 def read_json_or_none(path: str | Path):
@@ -42,6 +48,7 @@ class Run:
     metrics: dict | None = None
     config: dict | None = None
     missing: str = ""         # why the run is not usable ("" when it is)
+    excluded: str = ""        # the damaged file that left the run out and what is wrong with it
 
     @property
     def present(self) -> bool:
@@ -57,9 +64,12 @@ def _uses_sgm(variant: str, variants: Mapping) -> bool:
     return bool(sites) if sites is not None else variant != "baseline"
 
 
-def collect_runs(params: Mapping, runs_dir: str | Path = "runs") -> list[Run]:
+def collect_runs(params: Mapping, runs_dir: str | Path = "runs",
+                 exclude_damaged: bool = False) -> list[Run]:
     """Every run of params.yaml `runs` (in params order) with its metrics and config if present.
-    A run is usable when runs/<name>/eval/metrics.json is readable."""
+    A run is usable when runs/<name>/eval/metrics.json is there and every file of the run folder
+    passes validate.check_run; a damaged file raises DamagedFile, or with `exclude_damaged`
+    marks the run excluded (not usable, `missing` and `excluded` saying why)."""
     variants = dict(DEFAULT_VARIANTS)
     variants.update(params.get("variants") or {})
     runs = []
@@ -69,19 +79,24 @@ def collect_runs(params: Mapping, runs_dir: str | Path = "runs") -> list[Run]:
         radius = float(spec.get("radius", 5.0)) if _uses_sgm(variant, variants) else None
         run = Run(name, str(spec.get("track", "mpii")), variant, radius, int(spec.get("seed", 0)),
                   Path(runs_dir) / name)
-        run.config = read_json_or_none(run.folder / "train" / "config.json")
-        metrics_path = run.folder / "eval" / "metrics.json"
-        if not metrics_path.is_file():
+        try:
+            files = check_run(run.folder, run.track)
+        except DamagedFile as e:
+            if not exclude_damaged:
+                raise DamagedFile(e.path, f"{e.problem}; `--exclude-damaged` leaves run "
+                                          f"{name} out of the report") from None
+            run.excluded = f"{e.path.relative_to(run.folder)}: {e.problem}"
+            run.missing = f"excluded, damaged file {run.excluded}"
+            runs.append(run)
+            continue
+        run.config = files.config
+        if files.metrics is None:
             run.missing = ("no eval/metrics.json" if (run.folder / "train").is_dir()
                            else "not on disk")
         else:
-            metrics = read_json_or_none(metrics_path)
-            if not isinstance(metrics, dict):
-                run.missing = "eval/metrics.json unreadable"
-            else:
-                run.metrics = {k: (float(v) if v is not None else math.nan)
-                               for k, v in metrics.items()
-                               if isinstance(v, (int, float)) or v is None}
+            run.metrics = {k: (float(v) if v is not None else math.nan)
+                           for k, v in files.metrics.items()
+                           if isinstance(v, (int, float)) or v is None}
         runs.append(run)
     return runs
 
@@ -116,9 +131,12 @@ def group_difference(runs: Sequence[Run], track: str, a: tuple[str, float | None
 
 
 def read_floors(runs_dir: str | Path, track: str) -> dict | None:
-    """runs/baselines/<track>.json: {"untrained": metrics, "mean_pose": metrics}, or None."""
-    data = read_json_or_none(Path(runs_dir) / "baselines" / f"{track}.json")
-    return data if isinstance(data, dict) else None
+    """runs/baselines/<track>.json: {"untrained": metrics, "mean_pose": metrics}, or None when
+    absent; DamagedFile when it is damaged (validate.read_floors)."""
+    path = Path(runs_dir) / "baselines" / f"{track}.json"
+    if not path.is_file():
+        return None
+    return read_floors_file(path, PRIMARY.get(track))
 
 
 @dataclass
@@ -154,7 +172,8 @@ class Study:
         return sorted(r.seed for r in self.used if r.group == (track, variant, radius))
 
     def profile_text(self, track: str) -> str:
-        """'profile `smoke` (hrnet_tiny, input 64×64, 2 epochs)' from the runs' own configs."""
+        """'profile `smoke` (model hrnet_tiny, input 64×64 (h×w), 2 epochs, batch 4)' from the
+        runs' own configs."""
         seen = []
         for r in self.used:
             if r.track != track or not r.config:
@@ -162,7 +181,7 @@ class Study:
             c = r.config
             size = c["data"]["mpii_image_size"] if track == "mpii" else c["data"]["image_size"]
             text = (f"profile `{c['profile']}` (model {c['model']['preset']}, input "
-                    f"{size[0]}×{size[1]} w×h, {c['train']['epochs']} epochs, batch "
+                    f"{input_size(size)}, {c['train']['epochs']} epochs, batch "
                     f"{c['train']['batch_size']}")
             if c["data"].get("limit_train"):
                 text += f", first {c['data']['limit_train']} training samples"
@@ -177,10 +196,14 @@ class Study:
 
 
 def load_study(params_path: str | Path = "params.yaml", runs_dir: str | Path = "runs",
-               **kw) -> Study:
-    """The Study of params.yaml and the runs folder (what every table and figure reads)."""
+               exclude_damaged: bool = False, **kw) -> Study:
+    """The Study of params.yaml and the runs folder (what every table and figure reads).
+    DataError when `runs_dir` is not a folder holding at least one run of params.yaml; a
+    damaged run file raises DamagedFile, or leaves its run out with `exclude_damaged`
+    (collect_runs)."""
     params = read_params(params_path)
-    runs = collect_runs(params, runs_dir)
+    check_runs_folder(runs_dir, list(params.get("runs") or {}), str(params_path))
+    runs = collect_runs(params, runs_dir, exclude_damaged)
     study = Study(params, runs, Path(runs_dir), str(params.get("profile", "cpu")), **kw)
     study.floors = {t: read_floors(runs_dir, t) for t in TRACKS}
     return study

@@ -3,7 +3,7 @@
 Each table function takes the `Study` and returns (Markdown, CSV frame, summary dict):
     learning_table  ours against the untrained-model and mean-pose floors
     groups_table    every (track, variant, radius) group of the matrix
-Cells: mean over seeds [95 % bootstrap CI]; differences to the baseline paired by seed with the
+Cells: mean over seeds [95 % t-interval]; differences to the baseline paired by seed with the
 paired t-test p.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ def learning_table(study: Study) -> tuple[str, pd.DataFrame, dict]:
                  "The untrained model (seeded official initialisation) and the mean-pose predictor "
                  "(the average training pose, in box-normalised coordinates, placed in every "
                  "validation box) are floors that any trained model must clear. Ours: mean over "
-                 "seeds [95 % bootstrap CI]. \"—\": no run or no floor file "
+                 "seeds [95 % t-interval]. \"—\": no run or no floor file "
                  "(runs/baselines/mpii.json, runs/baselines/coco.json).\n")
     for t, (cols, scale, unit) in spec.items():
         table = Table(f"learning_{t}", list(cols))
@@ -65,7 +65,7 @@ def groups_table(study: Study) -> tuple[str, pd.DataFrame, dict]:
     against the baseline (for ablation variants that no paper table covers)."""
     rows, md = [], ["# All groups of the study matrix\n\n"
                     "Primary metric: PCKh@0.5 Mean (mpii track) or AP in % (coco track); mean over "
-                    "seeds [95 % bootstrap CI]; difference to the baseline paired by seed with its "
+                    "seeds [95 % t-interval]; difference to the baseline paired by seed with its "
                     "paired t-test p.\n\n",
                     "| track | variant | r | n | seeds | primary metric | − baseline | p |\n"
                     "|---|---|:-:|:-:|---|:-:|:-:|:-:|\n"]

@@ -4,7 +4,7 @@ Each table function takes the `Study` and returns (Markdown, CSV frame, summary 
     table1          Table 1 analogue: PCKh@0.5 per joint group (MPII-style track)
     table2          Table 2 analogue: COCO AP ... AR in %, params and multiply-adds, body-only AP
     table3          Table 3 analogue: disc radius r in {3, 5, 9}
-Cells: mean over seeds [95 % bootstrap CI]; SG − baseline paired by seed with its t-test p.
+Cells: mean over seeds [95 % t-interval]; SG − baseline paired by seed with its t-test p.
 Params in M, GFLOPs = multiply-adds of one image in G = 1e9 (`model_complexity`).
 """
 from __future__ import annotations
@@ -51,18 +51,17 @@ def _header(study: Study, title: str, track: str, groups: Sequence[tuple[str, st
             paper_note: str, extra: str = "") -> str:
     seeds = "; ".join(f"{label} {_seed_text(study, track, v, r)}" for label, v, r in groups)
     missing = study.missing(track)
-    miss = ("Missing runs (listed in params.yaml, not on disk): "
+    miss = ("Missing runs (listed in params.yaml, not used): "
             + ", ".join(f"`{r.name}` ({r.missing})" for r in missing) + "."
             if missing else "Missing runs: none.")
     return (f"# {title}\n\n"
             f"**Ours**: {study.profile_text(track)}. **Data**: {DATA_TEXT[track]}\n\n"
-            f"**Seeds**: {seeds}. Cells: mean over seeds [95 % bootstrap CI of the mean: "
-            f"percentile, {study.n_resamples:,} resamples, numpy Generator seed {study.seed}] "
-            f"(mean ± CI, given as an interval since a bootstrap CI need not be symmetric); with "
-            f"n=1 there is no CI (only the value). **SG − baseline**: the paired difference, mean "
-            f"of the per-seed differences over the seeds both variants have [bootstrap CI], and "
-            f"the p-value of a paired t-test (scipy.stats.ttest_rel, n ≥ 2). With 2–3 seeds the "
-            f"bootstrap CI has few distinct resample means and is only indicative. "
+            f"**Seeds**: {seeds}. Cells: mean over seeds [95 % t-interval of the mean, "
+            f"x̄ ± t(0.975, n−1)·s/√n]; with n=1 there is no CI (only the value). "
+            f"**SG − baseline**: the paired difference, mean of the per-seed differences over "
+            f"the seeds both variants have [t-interval], the paired t-test p (scipy.stats."
+            f"ttest_rel, n ≥ 2) and, in the difference's row, the exact sign-flip p (n ≤ 10) and "
+            f"the minimum detectable effect (80 % power, α = 0.05). "
             f"\"{NO_RUN}\": no run produced the cell; \"{UNDEFINED}\": undefined in every run; "
             f"p \"n/a (const.)\": every paired difference is the same, so the t statistic is "
             f"undefined. {miss}\n\n"
@@ -104,7 +103,7 @@ def table1(study: Study) -> tuple[str, pd.DataFrame, dict]:
               extra=cx["sg"])
     table.add("Ours: SG − baseline (paired by seed)", "difference", diff, fmt_n(diff["Mean"]),
               signed=True, extra={"Params": "", "GFLOPs": ""})
-    table.add_p("Ours: SG − baseline, paired t-test p", diff)
+    table.add_p("Ours: SG − baseline", diff)
     floor_rows(table, study, t, PCKH_COLUMNS, 1.0)
     header = _header(
         study, "Table 1 analogue — PCKh@0.5 per joint group (MPII-style track)", t,
@@ -136,7 +135,7 @@ def table2(study: Study) -> tuple[str, pd.DataFrame, dict]:
               extra=cx["sg"])
     table.add("Ours: SG − baseline (paired by seed)", "difference", diff, fmt_n(diff["AP"]),
               signed=True, extra={"Input": "", "Params (M)": "", "GFLOPs": ""})
-    table.add_p("Ours: SG − baseline, paired t-test p", diff)
+    table.add_p("Ours: SG − baseline", diff)
     floor_rows(table, study, t, COCO_COLUMNS, 100.0)
 
     body, body_summary = _body_table(study, base, sg)
@@ -198,7 +197,7 @@ def _body_table(study: Study, base: tuple, sg: tuple) -> tuple[Table, dict]:
              fmt_n(est_sb["AP"]))
     body.add("Ours: SG − baseline (body-only AP, paired)", "difference", diff_b,
              fmt_n(diff_b["AP"]), signed=True)
-    body.add_p("Ours: SG − baseline, paired t-test p", diff_b)
+    body.add_p("Ours: SG − baseline", diff_b)
     floor_rows(body, study, t, COCO_COLUMNS, 100.0, prefix="body_")
     return body, {"body_baseline": _d(est_bb), "body_sg": _d(est_sb),
                   "body_difference": _d(diff_b)}

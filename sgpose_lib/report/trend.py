@@ -52,8 +52,8 @@ def verdict_text(trend: str, final: Estimate | None) -> str:
     """VERDICT_TEXT[trend], with what a vanished gain rests on: a final CI that includes 0, or,
     with one seed per variant (no CI), a final |SG − baseline| below CHANGE_TOL points; and,
     where the verdict rests on a final CI that excludes 0 (grow, hold, shrink, reverse) while
-    the paired t-test gives p >= SIGNIFICANT_P (with 2 seeds the bootstrap CI spans little more
-    than the two differences), that p."""
+    the paired t-test gives p >= SIGNIFICANT_P (a bootstrap CI can; a t-interval excludes 0 only
+    where p < 0.05), that p."""
     text = VERDICT_TEXT[trend]
     if final is None:
         return text

@@ -1,4 +1,4 @@
-"""Plots of results: training curves and DWA weights of run folders, bars with bootstrap CIs,
+"""Plots of results: training curves and DWA weights of run folders, bars with t-intervals,
 the radius ablation.
 
 `plot_training_curves` and `plot_dwa_weights` read each run's train/log.jsonl (one JSON object per
@@ -160,16 +160,21 @@ def _est_parts(e):
     return e.mean, lo, hi, tuple(getattr(e, "values", ()) or ())
 
 
-def plot_group_bars(groups: dict, columns, ax=None, ylabel: str = "", title: str | None = None):
+def plot_group_bars(groups: dict, columns, ax=None, ylabel: str = "", title: str | None = None,
+                    min_top: float | None = None, digits: int = 1):
     """Grouped bars: one group of bars per column (metric), one bar per label of `groups`
-    ({label: {column: estimate or None}}), error bars = the 95 % CI, dots = the seeds' values.
-    A bar without runs is left out and marked '—'; n is given in the legend."""
+    ({label: {column: estimate or None}}), error bars = the 95 % t-interval where n ≥ 2, dots =
+    the seeds' values, each bar's value printed above it (`digits` decimals). A bar without runs
+    is left out and marked '—'; n is given in the legend, beside the axes so that it covers no
+    bar. The y axis starts at 0 (or below the lowest value) and reaches at least `min_top`, so
+    that values near 0 look near 0 rather than filling the axis."""
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 3.6))
     columns = list(columns)
     n_groups = max(len(groups), 1)
     width = 0.8 / n_groups
     x = np.arange(len(columns))
+    low, top = 0.0, 0.0
     for g, (label, est) in enumerate(groups.items()):
         color = GROUP_COLORS[g % len(GROUP_COLORS)]
         xs = x - 0.4 + width * (g + 0.5)
@@ -178,23 +183,33 @@ def plot_group_bars(groups: dict, columns, ax=None, ylabel: str = "", title: str
         err = np.array([[p[1] for p in parts], [p[2] for p in parts]])
         ns = sorted({getattr(e, "n", 0) for e in est.values() if e is not None} or {0})
         ax.bar(xs, np.nan_to_num(means), width * 0.92, color=color, alpha=0.85,
-               label=f"{label} (n={'/'.join(map(str, ns))})")
+               label=f"{label} (n = {'/'.join(map(str, ns))}{', no CI' if ns[-1] < 2 else ''})")
         ok = np.isfinite(means)
         ax.errorbar(xs[ok], means[ok], yerr=err[:, ok], fmt="none", ecolor="k", elinewidth=0.9,
                     capsize=2.5)
         for xi, p in zip(xs, parts):
             if p[3]:
                 ax.scatter(np.full(len(p[3]), xi), p[3], s=7, color="k", zorder=3, alpha=0.7)
-            elif not np.isfinite(p[0]):
+            if np.isfinite(p[0]):
+                high = max([p[0] + p[2], *p[3]])
+                low, top = min([low, p[0] - p[1], *p[3]]), max(top, high)
+                ax.annotate(f"{p[0]:.{digits}f}", (xi, high), xytext=(0, 2),
+                            textcoords="offset points", ha="center", va="bottom", fontsize=7)
+            else:
                 ax.text(xi, 0, NO_RUN, ha="center", va="bottom", fontsize=8, color="0.3")
+    ax.set_ylim(low * 1.15, max(top * 1.15, min_top or 0.0) or None)
     ax.set_xticks(x, columns)
     ax.set_ylabel(ylabel)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
+    outside_legend(ax)
     if title:
         ax.set_title(title, fontsize=9)
     return ax.figure
 
+
+def outside_legend(ax, fontsize: float = 8) -> None:
+    """The axes' legend beside it, on the right, where it cannot cover what is drawn."""
+    ax.legend(fontsize=fontsize, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 def plot_radius_ablation(ours: dict, paper: dict | None = None, baseline=None,
                          paper_baseline: float | None = None, ax=None, metric: str = "Mean"):
@@ -233,7 +248,7 @@ def plot_radius_ablation(ours: dict, paper: dict | None = None, baseline=None,
     a.margins(y=0.12)
     a.set_xticks(xs, [f"r={r:g}" for r in radii])
     a.set_ylabel(f"PCKh@0.5 {metric} (%)")
-    a.set_title("ours: SG-HRNet, mean ± 95 % CI over seeds", fontsize=9)
+    a.set_title("ours: SG-HRNet, mean over seeds, ± 95 % t-interval where n ≥ 2", fontsize=9)
     a.grid(axis="y", alpha=0.3)
     if paper and len(axes) > 1:
         b = axes[1]
