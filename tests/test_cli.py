@@ -25,26 +25,13 @@ from sgpose_lib.engine.evaluate import evaluate_checkpoint
 from sgpose_lib.engine.inference import load_checkpoint_model, predict
 from sgpose_lib.model import build_model
 
+from cli_helpers import one_line_error, run_cli
+
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params.yaml"
 EMBEDDED = ROOT / "data" / "embedded"
 LIMIT_VAL = 8  # validation samples of the test checkpoints' own split
-
-
-def _sgpose(args: list, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """`sgpose ARGS` in a subprocess running this worktree's code, one thread."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "sgpose_lib.cli", *map(str, args)], env=env,
-                          capture_output=True, text=True, cwd=cwd)
-
-
-def _one_line_error(done: subprocess.CompletedProcess, command: str) -> str:
-    """The message of a one-line CLI error (exit 2, no traceback), without its prefix."""
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
-    prefix = f"sgpose {command}: error: "
-    assert done.stderr.startswith(prefix), done.stderr
-    return done.stderr[len(prefix):].rstrip("\n")
+_sgpose, _one_line_error = run_cli, one_line_error
 
 
 def _strict_json(text: str):

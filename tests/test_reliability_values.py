@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 import pytest
 
+from cli_helpers import one_line_error as _one_line_error
+from cli_helpers import run_cli as _cli
 from sgpose_lib.errors import ConfigError, DataError
 from sgpose_lib.params import apply_overrides, load_config
 
@@ -24,18 +26,8 @@ PARAMS = ROOT / "params.yaml"
 EMBEDDED = ROOT / "data" / "embedded"
 
 
-def _cli(args: list, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "sgpose_lib.cli", *map(str, args)], env=env,
-                          capture_output=True, text=True, cwd=cwd)
 
 
-def _one_line_error(done: subprocess.CompletedProcess, command: str) -> str:
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
-    prefix = f"sgpose {command}: error: "
-    assert done.stderr.startswith(prefix), done.stderr
-    return done.stderr[len(prefix):].rstrip("\n")
 
 
 # --- numbers in range --------------------------------------------------------------------------

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from cli_helpers import one_line_error as _one_line_error
+from cli_helpers import run_cli
 from sgpose_lib.engine.checkpoint_io import json_safe
 from sgpose_lib.engine.run_log import RunLog
 from sgpose_lib.params import load_config
@@ -31,19 +31,9 @@ DAMAGED = "mpii_sg_r5_s1"  # the run each case damages
 
 
 def _sgpose(*args, cwd: Path) -> subprocess.CompletedProcess:
-    """`sgpose ARGS` in a subprocess running this worktree's code, one thread."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "sgpose_lib.cli", *map(str, args)], env=env,
-                          capture_output=True, text=True, cwd=cwd)
+    return run_cli(args, cwd)
 
 
-def _one_line_error(done: subprocess.CompletedProcess, command: str) -> str:
-    """The message of a one-line CLI error (exit 2, no traceback), without its prefix."""
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
-    prefix = f"sgpose {command}: error: "
-    assert done.stderr.startswith(prefix), done.stderr
-    return done.stderr[len(prefix):].rstrip("\n")
 
 
 def _metrics(mean: float) -> dict:

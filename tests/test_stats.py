@@ -119,3 +119,20 @@ def test_pckh_person_counts_sum_to_the_mean():
     assert 100 * correct.sum() / counted.sum() == pytest.approx(
         pckh(preds, gts, visible, headsize, MPII16)["Mean"], abs=1e-9)
     assert (correct <= counted).all() and counted.max() <= 14     # pelvis and thorax left out
+
+
+def test_radius_claim_pairs_only_runs_of_one_cpu():
+    from sgpose_lib.report.claims import _radius_claim
+    r5 = summarize([30.0, 31.0], seeds=[0, 1]).to_dict()
+    r3 = summarize([29.0], seeds=[0]).to_dict()
+    r9 = summarize([27.0], seeds=[0]).to_dict()
+    env = lambda cpu, runs: {"environment": {"cpu": cpu}, "runs": runs}
+    summary = {"radius": {"r=5": {"Mean": r5}, "r=3": {"Mean": r3}, "r=9": {"Mean": r9}},
+               "environments": [env("A", ["mpii_sg_r5_s0", "mpii_sg_r5_s1", "mpii_sg_r9_s0"]),
+                                env("B", ["mpii_sg_r3_s0"])]}
+    claim = _radius_claim(summary)
+    # r=3 seed 0 was trained on CPU B: not paired; r=5 − r=9 on seed 0: 30 − 27 = +3.0
+    assert claim.short.mean == 3.0 and claim.short.n == 1
+    assert "r=5 − r=3: — ; " not in claim.short_what
+    assert claim.short_what.endswith("not paired, trained on another CPU than its r = 5 run: "
+                                     "r=3 seed 0")
