@@ -253,7 +253,7 @@ def dark_lines(gains: Mapping) -> list[str]:
 DARK_NOTE = ("Beside SG's gain, that of the training-free DARK decoder (Zhang et al., CVPR 2020: "
              "Gaussian modulation of the heatmaps, then a Taylor step at the maximum of the "
              "log-heatmap), which on HRNet-W32 adds to MPII what the paper's SG adds (90.3 → "
-             "90.6); every run is evaluated with both decoders (runs/<run>/eval/ and eval/dark/).")
+             "90.6); every run is evaluated with both decoders (`runs/<run>/eval/` and `eval/dark/`).")
 
 
 COLUMNS = ("Claim", "Paper's evidence", "Ours, 15 epochs", "Verdict, 15 epochs",
