@@ -42,6 +42,7 @@ DWA_MODES = ("step", "epoch", "off")                 # loss.dwa (losses.DynamicW
 DEVICES = ("auto", "cpu", "cuda")                    # train.device
 GT_BOXES = "gt"                                      # eval.boxes: the annotated person boxes
 DECODERS = ("standard", "dark")                      # eval.decoder (decode.decode_heatmaps)
+EVAL_COMPILE = ("auto", "on", "off")                 # eval.compile (engine.inference.compile_for_set)
 REFERENCE_HEATMAP_HEIGHT = 64  # the paper's inputs (256x192, 256x256) give 64-pixel-high heatmaps
 
 
@@ -151,6 +152,10 @@ class EvalConfig:
     decoder: str = "standard"      # "standard" (argmax + quarter-pixel step) or "dark" (DARK)
                                    # heatmap decoding of validation and analyses; `sgpose
                                    # evaluate` scores both (metrics.json, dark/metrics.json)
+    compile: str = "auto"          # torch.compile of the inference path (frozen weights) in
+                                   # `sgpose evaluate`: "auto" where the set's forward work
+                                   # repays the compilation (inference.COMPILE_MIN_GMACS), "on",
+                                   # "off"; outputs equal to the eager model's up to float rounding
 
 
 @dataclass
@@ -193,6 +198,8 @@ class Config:
             raise ConfigError(f"train.compile: {t.compile!r} is not {_either(COMPILE_MODES)}")
         if self.eval.decoder not in DECODERS:
             raise ConfigError(f"eval.decoder: {self.eval.decoder!r} is not {_either(DECODERS)}")
+        if self.eval.compile not in EVAL_COMPILE:
+            raise ConfigError(f"eval.compile: {self.eval.compile!r} is not {_either(EVAL_COMPILE)}")
         return self
 
     def _validate_numbers(self) -> None:

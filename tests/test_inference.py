@@ -9,7 +9,9 @@ import torch
 
 from sgpose_lib.data import build_dataset
 from sgpose_lib.engine.evaluate import evaluate_checkpoint
-from sgpose_lib.engine.inference import load_checkpoint_model
+from sgpose_lib.engine.inference import (COMPILE_MIN_GMACS, FixedBatch, compile_for_set,
+                                         compile_wanted, load_checkpoint_model, predict)
+from sgpose_lib.errors import ConfigError
 from sgpose_lib.engine.train import train
 
 
@@ -46,3 +48,51 @@ def test_evaluation_metrics_fused_equal_eager(trained):
     eager = evaluate_checkpoint(trained, fused=False)
     assert fused.keys() == eager.keys()
     assert all(fused[k] == pytest.approx(eager[k], abs=1e-9, nan_ok=True) for k in fused)
+
+
+def test_compiled_inference_path_equals_eager_within_1e_4(trained):
+    """eval.compile = "on": the compiled inference path (frozen weights, batches padded to
+    eval.batch_size) gives the eager model's heatmaps and maps, also for a batch smaller than
+    eval.batch_size, and predict decodes the same keypoints."""
+    fused, cfg, device = load_checkpoint_model(trained)
+    eager, _, _ = load_checkpoint_model(trained, fused=False)
+    dataset = build_dataset(cfg, "val")
+    cfg.eval.compile, cfg.eval.batch_size = "on", 8
+    compiled, was_compiled = compile_for_set(fused, cfg, len(dataset), flip=True)
+    assert was_compiled and isinstance(compiled, FixedBatch)
+    images = torch.stack([dataset[i]["image"] for i in range(5)])   # padded to 8 inside
+    with torch.inference_mode():
+        h_comp, s_comp = compiled(images.contiguous(memory_format=torch.channels_last))
+        h_eager, s_eager = eager(images)
+    assert h_comp.shape == h_eager.shape == (5, cfg.model.num_joints, *h_eager.shape[2:])
+    assert (h_comp - h_eager).abs().max().item() < 1e-4
+    assert all(a.shape == b.shape and (a - b).abs().max().item() < 1e-4
+               for a, b in zip(s_comp, s_eager))
+    a = predict(compiled, dataset, cfg, device)
+    b = predict(eager, dataset, cfg, device)
+    assert abs(a["preds"] - b["preds"]).max() < 1e-3 and abs(a["maxvals"] - b["maxvals"]).max() < 1e-4
+
+
+def test_compile_threshold_by_the_sets_multiply_adds():
+    """auto compiles when samples x forwards per sample x MACs per forward >= 10,000 G: HRNet-W32
+    at 256x192 (7,645,003,776 multiply-adds per forward) with flip test reaches it at 655 samples
+    (10,000 / (2 x 7.645) = 654.02), without at 1309; the cpu profile's model not at its 400
+    validation samples."""
+    from sgpose_lib.params import load_config
+    ROOT = Path(__file__).resolve().parents[1]
+    w32 = load_config("paper", ROOT / "params.yaml", track="coco", variant="baseline", seed=0)
+    assert w32.eval.compile == "auto"
+    assert COMPILE_MIN_GMACS == 10_000
+    assert not compile_wanted(w32, 654, flip=True) and compile_wanted(w32, 655, flip=True)
+    assert not compile_wanted(w32, 1308, flip=False) and compile_wanted(w32, 1309, flip=False)
+    cpu = load_config("cpu", ROOT / "params.yaml", track="mpii", variant="sg", seed=0)
+    assert not compile_wanted(cpu, 400, flip=True)
+    cpu.eval.compile = "on"
+    assert compile_wanted(cpu, 1, flip=False)
+    w32.eval.compile = "off"
+    assert not compile_wanted(w32, 10**6, flip=True)
+
+
+def test_evaluate_rejects_an_unknown_compile_choice(trained):
+    with pytest.raises(ConfigError, match="eval.compile: 'sometimes' is not"):
+        evaluate_checkpoint(trained, compile="sometimes")

@@ -35,6 +35,9 @@ from .timing import (PeakMemory, cpu_share, load_average, median_ms_per_img, mem
                      saved_activation_bytes, seconds, settings)
 
 Log = Callable[[str], None]
+FUSED_OPTION = "BN folded + channels_last"  # engine.inference.fuse_for_inference
+# engine.inference.compile_for_set: what `sgpose evaluate` runs above its compile threshold
+COMPILED_OPTION = "torch.compile of BN folded + channels_last, frozen weights"
 
 
 # ---------------------------------------------------------------------------------- eval options
@@ -61,12 +64,14 @@ def eval_options(model: nn.Module, use_compile: bool) -> list[EvalOption]:
         EvalOption("eager, no_grad instead of inference_mode", plain, inference_mode=False),
         EvalOption("channels_last", prepare_for_inference(model, channels_last=True), channels_last=True),
         EvalOption("BN folded into conv", prepare_for_inference(model, fuse_bn=True)),
-        EvalOption("BN folded + channels_last",
-                   prepare_for_inference(model, channels_last=True, fuse_bn=True), channels_last=True),
+        EvalOption(FUSED_OPTION, prepare_for_inference(model, channels_last=True, fuse_bn=True), channels_last=True),
         EvalOption("official upsampling (nn.Upsample scale_factor)", with_upsample(plain, "scale_factor")),
     ]
     if use_compile:
         options.append(EvalOption("torch.compile (default mode)", torch.compile(plain)))
+        fused = prepare_for_inference(model, channels_last=True, fuse_bn=True)
+        options.append(EvalOption(COMPILED_OPTION, torch.compile(fused, options={"freezing": True}),
+                                  channels_last=True))
     return options
 
 
@@ -197,7 +202,7 @@ def _bench_eval(res: dict, models: dict, x: torch.Tensor, device: str, batch: in
                 t = seconds(lambda: opt(x), device)  # warm-up; for torch.compile: compilation
                 if opt.name.startswith("torch.compile"):
                     entry["compile_s"] = t
-                    log(f"{VARIANT_TITLES[v]}: torch.compile, first call (compilation) {t:.1f} s")
+                    log(f"{VARIANT_TITLES[v]}: {opt.name}, first call (compilation) {t:.1f} s")
                 entry["max_rel_diff"] = max_rel_diff(refs[v], opt(x))
             except Exception as e:  # torch.compile may fail (no compiler, unsupported op)
                 entry["error"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]

@@ -108,7 +108,8 @@ def cmd_evaluate(args) -> None:
     metrics = evaluate_checkpoint(args.checkpoint, out_dir=args.out, boxes=args.boxes,
                                   flip=not args.no_flip, val_ann=args.val_ann,
                                   image_root=args.image_root, workers=args.workers,
-                                  progress=not args.quiet, fused=not args.no_fuse)
+                                  progress=not args.quiet, fused=not args.no_fuse,
+                                  compile=args.compile)
     print(json.dumps(json_safe(metrics), indent=2))
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import GT_BOXES, TRACKS
+from ..config import EVAL_COMPILE, GT_BOXES, TRACKS
 from .arguments import (HelpFormatter, Parser, command, height_width, non_negative_int,
                         positive_int)
 from .commands import (DEFAULT_EMBEDDED, DEFAULT_PREPARED, cmd_ablations, cmd_analyze,
@@ -119,6 +119,10 @@ def _add_evaluate(sub) -> None:
                    "keypoints_results.json, and dark/ for the DARK decoder's (default: none, "
                    "the standard decoder's metrics are printed only)")
     _add_no_fuse(s)
+    s.add_argument("--compile", choices=EVAL_COMPILE, default=None, help="torch.compile of the "
+                   "inference path (frozen weights; same outputs up to float rounding): 'auto' "
+                   "where the set's forward work repays the compilation, 'on', 'off' (default: "
+                   "the run's eval.compile)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_evaluate)
 

@@ -32,7 +32,7 @@ from ..layouts import Layout
 from ..metrics import (coco_keypoint_metrics, oks_nms, person_oks, pckh, pckh_person_counts,
                        rescore)
 from .checkpoint_io import atomic_write_text, folder_lock, json_safe, require_folder_path
-from .inference import load_checkpoint_model, predict, with_decoder
+from .inference import compile_for_set, load_checkpoint_model, predict, with_decoder
 
 # unit of each key family of a track's metrics: MPII track, every key (joint groups, Mean,
 # Mean@0.1) is a PCKh in percent (0-100); COCO track, AP* and body_AP* (AP family), AR* and
@@ -167,7 +167,8 @@ def dataset_person_oks(pred: dict, dataset) -> np.ndarray:
 def evaluate_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = None,
                         boxes: str = GT_BOXES, flip: bool = True, val_ann: str | None = None,
                         image_root: str | None = None, workers: int | None = None,
-                        progress: bool = False, fused: bool = True) -> dict:
+                        progress: bool = False, fused: bool = True,
+                        compile: str | None = None) -> dict:
     """Evaluate a training checkpoint on its run's validation data, with ground truth boxes or a
     detector-results JSON (COCO track only); returns the metrics (PCKh in percent, COCO AP as a
     fraction). `val_ann`: evaluate this annotation file instead, whole (the run's
@@ -177,7 +178,8 @@ def evaluate_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = Non
     decoded with every decoder of config.DECODERS: the returned metrics and the files at the top
     of `out_dir` are the standard decoder's, those of DARK go to `out_dir/dark/` (settings.decoder
     names the decoder). `progress`: a tqdm bar over the batches. `fused`: the BN-folded inference
-    path (see load_checkpoint_model)."""
+    path (see load_checkpoint_model), compiled where eval.compile asks (`compile`, one of
+    config.EVAL_COMPILE, overrides the run's; see inference.compile_for_set)."""
     if out_dir is not None:
         require_folder_path(out_dir)
     model, cfg, device = load_checkpoint_model(checkpoint, fused)
@@ -190,7 +192,11 @@ def evaluate_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = Non
         cfg.data.image_root = str(image_root)
     if workers is not None:
         cfg.data.workers = workers
+    if compile is not None:
+        cfg.eval.compile = compile
+        cfg.validate()
     dataset = build_dataset(cfg, "val")
+    model, compiled = compile_for_set(model, cfg, len(dataset), flip) if fused else (model, False)
     if out_dir is None:
         return score_predictions(predict(model, dataset, cfg, device, flip, progress=progress,
                                          decoders=("standard",)), dataset, cfg)
@@ -206,7 +212,7 @@ def evaluate_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = Non
             metrics[decoder] = score_predictions(
                 with_decoder(pred, decoder), dataset, cfg, folder,
                 {"checkpoint": str(checkpoint), "flip_test": bool(flip),
-                 "fused_inference": bool(fused), "decoder": decoder})
+                 "fused_inference": bool(fused), "compiled": compiled, "decoder": decoder})
         return metrics["standard"]
 
 

@@ -5,6 +5,15 @@ shape); `fuse_for_inference` is the one place that turns a model into the infere
 folded into the convs, channels_last weights; outputs equal to the eager model's up to float
 rounding). `predict` returns keypoints in image pixels (see its docstring for the arrays), decoded
 by one or more heatmap decoders from the same network outputs (`with_decoder` picks one).
+
+`compile_for_set` puts the inference path through torch.compile (inductor, weights frozen as
+constants: oneDNN's prepacked convolutions on CPU) where the set is large enough to repay the
+compilation (eval.compile = "auto"): when the set's forward passes add up to COMPILE_MIN_GMACS
+multiply-adds. Measured on 2 AMD EPYC cores (reports/bench_cpu.md, HRNet-W32 at 256x192, batch
+8): the compilation costs 20-60 s (the inductor cache on disk keeps it for the next run) and saves
+about a fifth of each eager forward, so it pays from a few hundred W32 images on; the cpu
+profile's sets (hrnet_small, inputs of 96x96) stay eager. Every batch of a compiled model is padded
+to eval.batch_size, so that one shape is compiled once.
 """
 from __future__ import annotations
 
@@ -19,10 +28,15 @@ from tqdm import tqdm
 
 from ..config import Config, config_from_dict
 from ..decode import average_flip, decode_heatmaps
-from ..model import build_model
+from ..model import build_model, model_complexity
 from ..model.fuse import prepare_for_inference
 from .checkpoint_io import load_checkpoint, load_model_state
-from .runtime import resolve_device
+from .runtime import compile_cache, resolve_device
+
+# eval.compile = "auto" compiles when the set's forwards (flip test: two per sample) add up to
+# this many multiply-adds (1 G = 1e9): 655 samples of HRNet-W32 at 256x192 with flip test
+# (7.6 G per forward), 32,000 of the cpu profile's hrnet_small at 96x96 (0.16 G)
+COMPILE_MIN_GMACS = 10_000.0
 
 
 def fuse_for_inference(model, cfg: Config):
@@ -51,6 +65,48 @@ def load_checkpoint_model(checkpoint: str | Path, fused: bool = True):
     elif cfg.train.channels_last:
         model.to(memory_format=torch.channels_last)
     return model.eval(), cfg, device
+
+
+class FixedBatch(torch.nn.Module):
+    """`model` called on batches zero-padded to `batch` samples (outputs cut back to the input's
+    samples): one input shape, so a compiled model compiles once. In eval mode every sample's
+    outputs depend on that sample alone, so the padding changes none of them."""
+
+    def __init__(self, model, batch: int):
+        super().__init__()
+        self.model, self.batch = model, batch
+
+    def forward(self, images: torch.Tensor):
+        n = images.shape[0]
+        if n < self.batch:
+            pad = images.new_zeros((self.batch - n, *images.shape[1:]))
+            images = torch.cat([images, pad]).contiguous(memory_format=torch.channels_last)
+        heatmaps, seg = self.model(images)
+        return heatmaps[:n], [s[:n] for s in seg]
+
+
+def compile_wanted(cfg: Config, samples: int, flip: bool) -> bool:
+    """Whether eval.compile asks for torch.compile on a set of `samples` samples: "on", "off", or
+    "auto" = the set's forward multiply-adds (model_complexity at the track's input size, two
+    forwards per sample with the flip test) reach COMPILE_MIN_GMACS."""
+    if cfg.eval.compile != "auto":
+        return cfg.eval.compile == "on"
+    size = cfg.data.mpii_image_size if cfg.data.track == "mpii" else cfg.data.image_size
+    _, macs = model_complexity(cfg.model.preset, tuple(cfg.model.sgm_sites),
+                               cfg.model.num_joints, tuple(size))
+    return samples * (2 if flip else 1) * macs / 1e9 >= COMPILE_MIN_GMACS
+
+
+def compile_for_set(model, cfg: Config, samples: int, flip: bool):
+    """(model, compiled): the inference-path `model` compiled with torch.compile (default mode,
+    weights frozen; kernels cached on disk, runtime.compile_cache) and fed fixed batches of
+    eval.batch_size when `compile_wanted`, else `model` itself. Call the result under
+    torch.inference_mode (as `predict` does): frozen weights need it."""
+    if not compile_wanted(cfg, samples, flip):
+        return model, False
+    compile_cache()
+    compiled = torch.compile(model, options={"freezing": True})
+    return FixedBatch(compiled, cfg.eval.batch_size).eval(), True
 
 
 @torch.inference_mode()
