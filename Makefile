@@ -22,8 +22,10 @@ repro: setup
 	$(BIN)/dvc config core.analytics false
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/dvc repro
 
+# two pytest-xdist workers, one test file each at a time, in the order of tests/conftest.py (the
+# end-to-end pipeline test first: it builds the smoke study that the other pipeline tests copy)
 test: setup
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest tests --durations=12
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest tests -n 2 --dist loadfile --no-loadscope-reorder --durations=12
 
 # Refresh requirements.lock from pyproject.toml (dependencies + extras study and test) with uv in
 # its own venv. Existing pins are kept unless pyproject.toml needs otherwise; LOCK_ARGS=--upgrade

@@ -42,3 +42,21 @@ def smoke_params(prepared, tmp_path) -> Path:
                                    f"limit_train: 64, limit_val: 24, root: '{prepared}',"
                                    f" image_root: '{ROOT / 'data' / 'embedded'}'}}"))
     return params
+
+
+@pytest.fixture(scope="session")
+def study(tmp_path_factory):
+    """The smoke study reproduced once per session (shared by xdist workers): see
+    tests/pipeline_study.py. Read-only: tests that run DVC in it work on `copy_study`."""
+    from pipeline_study import shared_study
+    return shared_study(tmp_path_factory)
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """The end-to-end pipeline test first, the other pipeline tests last: under pytest-xdist
+    the worker that takes the first builds the shared smoke study while the other runs the unit
+    tests, and the study is ready when the tests that copy it come up."""
+    def rank(item) -> int:
+        name = item.path.name
+        return 0 if name == "test_pipeline.py" else 2 if name.startswith("test_pipeline_") else 1
+    items.sort(key=rank)
