@@ -51,7 +51,8 @@ def test_runs_too_short_get_no_plateau_and_notrend_of():
     text = verdict_markdown({"curves": {"mpii/val_Mean": summary}, "runs": {}})
     line = text.splitlines()[0]
     assert "epoch None" not in text and line.endswith(
-        "SG − baseline +2.6 [+2.2, +2.9] (n = 2 equal-schedule pairs; t-test p = 0.090): "
+        "SG − baseline +2.6 [+2.2, +2.9] (n = 2 equal-schedule pairs; t-test p = 0.090; "
+        "half-width 0.3, within the goal of 1.5): "
         "**supported**; trend: undecided: the runs end before epoch 15, where the trend starts.")
 
 

@@ -5,9 +5,9 @@ import math
 
 import pytest
 
-from sgpose_lib.report.stats import (Estimate, bootstrap_ci, fmt_bound, fmt_tests, mde, n_needed,
-                                     paired_difference, sign_flip_p, summarize, t_interval,
-                                     t_quantile, verdict)
+from sgpose_lib.report.stats import (Estimate, bootstrap_ci, fmt_bound, fmt_tests, mde,
+                                     n_for_half_width, n_needed, paired_difference, sign_flip_p,
+                                     summarize, t_interval, t_quantile, verdict)
 
 # the three paired differences SG − baseline (PCKh) of an earlier 3-seed study
 DIFFS = [4.93, 1.52, 5.40]
@@ -144,3 +144,12 @@ def test_radius_claim_pairs_only_runs_of_one_cpu():
     assert "r=5 − r=3: — ; " not in claim.short_what
     assert claim.short_what.endswith("not paired, trained on another CPU than its r = 5 run: "
                                      "r=3 seed 0")
+
+
+def test_pairs_for_a_half_width_by_hand():
+    """t(0.975, n−1) · s/√n ≤ h: s = 1.4, h = 1.5: n = 6 gives 2.5706 · 1.4/√6 = 1.469 (n = 5:
+    2.7764 · 1.4/√5 = 1.738); s = 2, h = 1: n = 18 gives 2.1098 · 2/√18 = 0.9946 (n = 17: 2.1199 ·
+    2/√17 = 1.0283)."""
+    assert n_for_half_width(1.4, 1.5) == 6
+    assert n_for_half_width(2.0, 1.0) == 18
+    assert n_for_half_width(0.0, 1.0) is None and n_for_half_width(1.0, float("nan")) is None

@@ -14,6 +14,7 @@ gain grow, hold, shrink or vanish with training?
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -26,11 +27,14 @@ from .curves import (CURVE_METRICS, FINAL_VALIDATIONS, CurveRun, curve_figure, c
                      curve_markdown, final_row, per_epoch, read_curve, uneven_ends)
 from .machines import Trained, mixed_pairs, trained, trained_on
 from .plateaus import fixed_plateau_line, run_plateaus, schedule_text, until_plateau_line
-from .stats import Estimate, fmt_bound, fmt_estimate, fmt_tests, verdict
+from .stats import Estimate, fmt_bound, fmt_estimate, fmt_tests, n_for_half_width, verdict
 from .staging import staged
 from .trend import EARLY_EPOCH, trend_of, verdict_text
 from .validate import DamagedFile, check_runs_folder, read_config, read_object
 
+# the converged interval the study aims for: half-width of SG − baseline's t-interval, in points
+# of the metric (PCKh; OKS and AP x 100)
+HALF_WIDTH_GOAL = 1.5
 BUDGETS = (5, 10, 15, 30, 45, 60, 90, 120, 160, 200, 240, 320)  # matched budgets (epochs)
 
 
@@ -311,6 +315,7 @@ def curve_verdict(key: str, c: Mapping) -> str:
     pairs = (f"{k} equal-schedule pair{'s' if k != 1 else ''}" if k == n
              else f"the {k} of {n} pairs with equal schedules")
     detail = f"n = {pairs}; {fmt_tests(d)}" + (f"; MDE {d.mde:.1f}" if d and d.mde == d.mde else "")
+    detail += _half_width_clause(d, est["diff_all"])
     word = verdict(d)
     if word == "not resolved":
         word += f": {fmt_bound(d)}"
@@ -322,6 +327,25 @@ def curve_verdict(key: str, c: Mapping) -> str:
             f"trend: {verdict_text(c['trend'], est['diff'])}"
             + (f" ({c['provisional']})" if c.get("provisional") else "")
             + _uneven_clause(c) + ".")
+
+
+def _half_width_clause(d: Estimate | None, view: Estimate | None) -> str:
+    """"; half-width 1.2, within the goal of 1.5" for the equal-schedule interval `d`, or how many
+    pairs the goal HALF_WIDTH_GOAL needs at the SD of `d` (or, with fewer than 2 equal pairs, of
+    all pairs `view`)."""
+    goal = f"the goal of {HALF_WIDTH_GOAL}"
+    if d is not None and d.n >= 2 and math.isfinite(d.hi - d.lo):
+        hw = (d.hi - d.lo) / 2
+        if hw <= HALF_WIDTH_GOAL:
+            return f"; half-width {hw:.1f}, within {goal}"
+        need = n_for_half_width(d.sd, HALF_WIDTH_GOAL)
+        return (f"; half-width {hw:.1f}, over {goal}: about {need or 'too many'} pairs reach it "
+                f"at this SD of {d.sd:.1f}")
+    if view is not None and view.n >= 2 and math.isfinite(view.sd):
+        need = n_for_half_width(view.sd, HALF_WIDTH_GOAL)
+        return (f"; no interval yet: a half-width within {goal} takes about {need or 'too many'} "
+                f"equal-schedule pairs at the SD of all pairs, {view.sd:.1f}")
+    return f"; no interval yet (the half-width goal: {HALF_WIDTH_GOAL})"
 
 
 def _uneven_clause(c: Mapping) -> str:

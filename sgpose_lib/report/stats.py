@@ -159,6 +159,22 @@ def n_needed(sd: float, effect: float, alpha: float = 1 - CONFIDENCE, power: flo
     return n
 
 
+def n_for_half_width(sd: float, half_width: float, confidence: float = CONFIDENCE,
+                     n_max: int = 100_000) -> int | None:
+    """The smallest n ≥ 2 of seed pairs whose t-interval half-width t(1 − α/2, n−1) · sd/√n is
+    at most `half_width` (given the SD of the paired differences); None when sd or half_width is
+    not a positive finite number, or n > n_max."""
+    if not (math.isfinite(sd) and sd > 0 and math.isfinite(half_width) and half_width > 0):
+        return None
+    q = 1 - (1 - confidence) / 2
+    n = 2
+    while t_quantile(q, n - 1) * sd / math.sqrt(n) > half_width:
+        n += 1
+        if n > n_max:
+            return None
+    return n
+
+
 def summarize(values, seeds: Sequence | None = None, confidence: float = CONFIDENCE,
               n_resamples: int = 10_000, seed: int = 0) -> Estimate:
     """Mean, t-interval (bootstrap view beside it), SD and n of `values` (nan values dropped;
