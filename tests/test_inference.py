@@ -96,3 +96,21 @@ def test_compile_threshold_by_the_sets_multiply_adds():
 def test_evaluate_rejects_an_unknown_compile_choice(trained):
     with pytest.raises(ConfigError, match="eval.compile: 'sometimes' is not"):
         evaluate_checkpoint(trained, compile="sometimes")
+
+
+def test_a_failing_compiler_falls_back_to_the_eager_path(trained, monkeypatch):
+    """torch.compile failing at its first call (as without a C++ compiler): a warning names the
+    error, and the eager inference path evaluates."""
+    import sgpose_lib.engine.inference as inference
+
+    def broken(model, **options):
+        def call(*args):
+            raise RuntimeError("no C++ compiler found\ndetails")
+        return call
+    monkeypatch.setattr(inference.torch, "compile", broken)
+    fused, cfg, device = load_checkpoint_model(trained)
+    cfg.eval.compile = "on"
+    with pytest.warns(UserWarning, match=r"torch.compile failed \(RuntimeError: no C\+\+ compiler "
+                                         r"found\); evaluating with the eager inference path"):
+        model, compiled = compile_for_set(fused, cfg, 16, flip=True)
+    assert model is fused and not compiled

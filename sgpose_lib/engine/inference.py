@@ -17,6 +17,7 @@ to eval.batch_size, so that one shape is compiled once.
 """
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Sequence
@@ -85,28 +86,47 @@ class FixedBatch(torch.nn.Module):
         return heatmaps[:n], [s[:n] for s in seg]
 
 
+def _input_size(cfg: Config) -> tuple[int, int]:
+    """(width, height) of the track's network input, pixels."""
+    size = cfg.data.mpii_image_size if cfg.data.track == "mpii" else cfg.data.image_size
+    return int(size[0]), int(size[1])
+
+
 def compile_wanted(cfg: Config, samples: int, flip: bool) -> bool:
     """Whether eval.compile asks for torch.compile on a set of `samples` samples: "on", "off", or
     "auto" = the set's forward multiply-adds (model_complexity at the track's input size, two
     forwards per sample with the flip test) reach COMPILE_MIN_GMACS."""
     if cfg.eval.compile != "auto":
         return cfg.eval.compile == "on"
-    size = cfg.data.mpii_image_size if cfg.data.track == "mpii" else cfg.data.image_size
     _, macs = model_complexity(cfg.model.preset, tuple(cfg.model.sgm_sites),
-                               cfg.model.num_joints, tuple(size))
+                               cfg.model.num_joints, _input_size(cfg))
     return samples * (2 if flip else 1) * macs / 1e9 >= COMPILE_MIN_GMACS
 
 
 def compile_for_set(model, cfg: Config, samples: int, flip: bool):
     """(model, compiled): the inference-path `model` compiled with torch.compile (default mode,
     weights frozen; kernels cached on disk, runtime.compile_cache) and fed fixed batches of
-    eval.batch_size when `compile_wanted`, else `model` itself. Call the result under
-    torch.inference_mode (as `predict` does): frozen weights need it."""
+    eval.batch_size when `compile_wanted`, else `model` itself. The compilation runs here, on a
+    batch of zeros: where it fails (no C++ compiler, an unsupported op) a warning names the error
+    and the eager `model` is returned. Call the result under torch.inference_mode (as `predict`
+    does): frozen weights need it."""
     if not compile_wanted(cfg, samples, flip):
         return model, False
     compile_cache()
-    compiled = torch.compile(model, options={"freezing": True})
-    return FixedBatch(compiled, cfg.eval.batch_size).eval(), True
+    fixed = FixedBatch(torch.compile(model, options={"freezing": True}), cfg.eval.batch_size).eval()
+    width, height = _input_size(cfg)
+    p = next(model.parameters())
+    zeros = torch.zeros(1, 3, height, width, device=p.device, dtype=p.dtype)
+    try:
+        with torch.inference_mode():
+            fixed(zeros.contiguous(memory_format=torch.channels_last))
+    except Exception as e:  # the compiler's many failure types: fall back to the eager path
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        warnings.warn(f"eval.compile: torch.compile failed ({type(e).__name__}: {first[:200]}); "
+                      "evaluating with the eager inference path (same outputs, slower)",
+                      stacklevel=2)
+        return model, False
+    return fixed, True
 
 
 @torch.inference_mode()
