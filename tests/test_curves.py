@@ -12,7 +12,8 @@ import pytest
 
 from sgpose_lib.engine.convergence_runs import plateau_rule, read_params, run_config
 from sgpose_lib.engine.schedule import paper_milestones
-from sgpose_lib.report.convergence import _before_drops, _curve_summary, _uneven_clause, verdict_markdown
+from sgpose_lib.report.convergence import _before_drops, _curve_summary
+from sgpose_lib.report.convergence_verdict import _uneven_clause, verdict_markdown
 from sgpose_lib.report.trend import VERDICT_TEXT, trend_of, verdict_text
 from sgpose_lib.report.curves import CurveRun, per_epoch, plateau, uneven_ends, validated
 from sgpose_lib.errors import ConfigError

@@ -10,6 +10,7 @@ copy of that reproduced study."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
