@@ -42,7 +42,7 @@ def test_bootstrap_and_t_disagree_and_the_verdict_follows_t():
     assert d.p == pytest.approx(0.0839, abs=1e-3)
     assert verdict(d) == "not resolved"
     assert fmt_bound(d) == "the gain is at most +9.2"
-    assert fmt_tests(d) == "t-test p = 0.084, sign-flip p = 0.250 (its floor at n = 3)"
+    assert fmt_tests(d) == "t-test p = 0.084, sign-flip p = 0.250, the smallest possible at n = 3"
 
 
 def test_fmt_tests_names_the_sign_flip_floor_and_spaces_a_small_p():
@@ -50,7 +50,7 @@ def test_fmt_tests_names_the_sign_flip_floor_and_spaces_a_small_p():
     mixed = paired_difference([3.0, 1.0, -1.0], [0.0, 0.0, 0.0])     # sign-flip p = 6/8
     assert fmt_tests(mixed).endswith("sign-flip p = 0.750")
     tight = paired_difference([5.0, 5.1, 4.9, 5.05, 4.95], [0.0] * 5)  # t = 141, 4 df
-    assert fmt_tests(tight) == "t-test p < 0.001, sign-flip p = 0.062 (its floor at n = 5)"
+    assert fmt_tests(tight) == "t-test p < 0.001, sign-flip p = 0.062, the smallest possible at n = 5"
 
 
 def test_sign_flip_p_by_enumeration():

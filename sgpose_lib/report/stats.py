@@ -305,9 +305,9 @@ def _p(p: float) -> str:
 
 
 def fmt_tests(e: Estimate | None) -> str:
-    """'t-test p = 0.084, sign-flip p = 0.250 (its floor at n = 3)' (sign-flip where n ≤ 10;
-    the floor 2/2^n is named where reached: all differences of one sign, the smallest p that n
-    pairs can give); 't-test p < 0.001'; 'n = 1, no test'."""
+    """'t-test p = 0.084, sign-flip p = 0.250, the smallest possible at n = 3': the sign-flip p
+    where n ≤ 10, its floor 2/2^n named where reached (all differences of one sign, the smallest
+    p that n pairs can give); 't-test p < 0.001'; 'n = 1, no test'."""
     text = fmt_p(e)
     if e is None or e.n < 2 or not math.isfinite(e.p):
         return text
@@ -315,7 +315,7 @@ def fmt_tests(e: Estimate | None) -> str:
     if math.isfinite(e.p_sign):
         text += f", sign-flip p = {_p(e.p_sign)}"
         if math.isclose(e.p_sign, 2 / 2 ** e.n, rel_tol=1e-9):
-            text += f" (its floor at n = {e.n})"
+            text += f", the smallest possible at n = {e.n}"
     return text
 
 
