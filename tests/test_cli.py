@@ -233,7 +233,7 @@ def test_val_ann_is_evaluated_whole_and_metrics_json_records_settings(checkpoint
     assert metrics["settings"] == {
         "track": "mpii", "val_ann": str(subset), "image_root": str(EMBEDDED),
         "boxes": "annotated centre and scale", "limit_val": 0, "samples": 30, "images": 30,
-        "checkpoint": str(checkpoints["mpii"]), "flip_test": True, "fused_inference": True,
+        "checkpoint": str(checkpoints["mpii"]), "flip_test": True, "fused_inference": True, "compiled": False,
         "decoder": "standard"}
     assert metrics["units"] == {"PCKh": "percent"}
     assert metrics["pelvis"] is None and metrics["thorax"] is None  # no labelled instance: NaN
