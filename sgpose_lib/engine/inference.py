@@ -86,12 +86,6 @@ class FixedBatch(torch.nn.Module):
         return heatmaps[:n], [s[:n] for s in seg]
 
 
-def _input_size(cfg: Config) -> tuple[int, int]:
-    """(width, height) of the track's network input, pixels."""
-    size = cfg.data.mpii_image_size if cfg.data.track == "mpii" else cfg.data.image_size
-    return int(size[0]), int(size[1])
-
-
 def compile_wanted(cfg: Config, samples: int, flip: bool) -> bool:
     """Whether eval.compile asks for torch.compile on a set of `samples` samples: "on", "off", or
     "auto" = the set's forward multiply-adds (model_complexity at the track's input size, two
@@ -99,7 +93,7 @@ def compile_wanted(cfg: Config, samples: int, flip: bool) -> bool:
     if cfg.eval.compile != "auto":
         return cfg.eval.compile == "on"
     _, macs = model_complexity(cfg.model.preset, tuple(cfg.model.sgm_sites),
-                               cfg.model.num_joints, _input_size(cfg))
+                               cfg.model.num_joints, tuple(cfg.data.input_size))
     return samples * (2 if flip else 1) * macs / 1e9 >= COMPILE_MIN_GMACS
 
 
@@ -114,7 +108,7 @@ def compile_for_set(model, cfg: Config, samples: int, flip: bool):
         return model, False
     compile_cache()
     fixed = FixedBatch(torch.compile(model, options={"freezing": True}), cfg.eval.batch_size).eval()
-    width, height = _input_size(cfg)
+    width, height = cfg.data.input_size
     p = next(model.parameters())
     zeros = torch.zeros(1, 3, height, width, device=p.device, dtype=p.dtype)
     try:
