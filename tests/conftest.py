@@ -1,13 +1,23 @@
 """Shared fixtures: the embedded data prepared once per test session, and smoke configs."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from sgpose_lib.params import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Under pytest-xdist (`make test`: two workers on two cores) every process gets one torch thread:
+# each worker, and the CLI, DVC and notebook processes it starts (OMP_NUM_THREADS is inherited;
+# the smoke profile keeps torch's default, threads: 0). Two threads per process would put four
+# on two cores, where OpenMP's waiting threads take the time the working ones need.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from sgpose_lib.data import build_dataset
 from sgpose_lib.engine.evaluate import evaluate_checkpoint
 from sgpose_lib.engine.inference import (COMPILE_MIN_GMACS, FixedBatch, compile_for_set,
                                          compile_wanted, load_checkpoint_model, predict)
+from sgpose_lib.model import model_complexity
 from sgpose_lib.errors import ConfigError
 from sgpose_lib.engine.train import train
 
@@ -77,20 +78,30 @@ def test_compile_threshold_by_the_sets_multiply_adds():
     """auto compiles when samples x forwards per sample x MACs per forward >= 10,000 G: HRNet-W32
     at 256x192 (7,645,003,776 multiply-adds per forward) with flip test reaches it at 655 samples
     (10,000 / (2 x 7.645) = 654.02), without at 1309; the cpu profile's model not at its 400
-    validation samples."""
+    validation samples. The bound checked first (parameters x ceil(H/2) x ceil(W/2) multiply-adds
+    per forward) is above the exact count for each preset at its input size."""
     from sgpose_lib.params import load_config
     ROOT = Path(__file__).resolve().parents[1]
     w32 = load_config("paper", ROOT / "params.yaml", track="coco", variant="baseline", seed=0)
     assert w32.eval.compile == "auto"
     assert COMPILE_MIN_GMACS == 10_000
-    assert not compile_wanted(w32, 654, flip=True) and compile_wanted(w32, 655, flip=True)
-    assert not compile_wanted(w32, 1308, flip=False) and compile_wanted(w32, 1309, flip=False)
+    w32_params, w32_macs = model_complexity("hrnet_w32", (), 17, (192, 256))
+    assert w32_macs == 7_645_003_776
+    assert not compile_wanted(w32, 654, True, w32_params) and compile_wanted(w32, 655, True, w32_params)
+    assert not compile_wanted(w32, 1308, False, w32_params)
+    assert compile_wanted(w32, 1309, False, w32_params)
     cpu = load_config("cpu", ROOT / "params.yaml", track="mpii", variant="sg", seed=0)
-    assert not compile_wanted(cpu, 400, flip=True)
+    cpu_params, cpu_macs = model_complexity(cpu.model.preset, tuple(cpu.model.sgm_sites),
+                                            cpu.model.num_joints, tuple(cpu.data.input_size))
+    assert not compile_wanted(cpu, 400, True, cpu_params)
+    for preset, (w, h) in (("hrnet_w32", (192, 256)), ("hrnet_w32", (256, 256)),
+                           (cpu.model.preset, (96, 96)), ("hrnet_tiny", (64, 64))):
+        params, macs = model_complexity(preset, ("final",), 16, (w, h))
+        assert macs < params * -(-h // 2) * -(-w // 2), preset
     cpu.eval.compile = "on"
-    assert compile_wanted(cpu, 1, flip=False)
+    assert compile_wanted(cpu, 1, False, cpu_params)
     w32.eval.compile = "off"
-    assert not compile_wanted(w32, 10**6, flip=True)
+    assert not compile_wanted(w32, 10**6, True, w32_params)
 
 
 def test_evaluate_rejects_an_unknown_compile_choice(trained):

@@ -52,7 +52,7 @@ def test_interrupted_dvc_repro_reruns_no_finished_stage(study, tmp_path):
         python=sys.executable, sgpose=str(Path(sys.executable).parent / "sgpose")))
     (gated / "sgpose").chmod(0o755)
     params = (dst / "params.yaml").read_text()
-    run = "mpii_baseline_s0: {track: mpii, variant: baseline, radius: 5, seed: "
+    run = "coco_baseline_s0: {track: coco, variant: baseline, radius: 5, seed: "
     assert run + "0}" in params
     (dst / "params.yaml").write_text(params.replace(run + "0}", run + "7}"))  # train, evaluate, ...
     gate = tmp_path / "gate"
@@ -78,11 +78,11 @@ def test_interrupted_dvc_repro_reruns_no_finished_stage(study, tmp_path):
                 os.killpg(proc.pid, signal.SIGKILL)
     output = log.read_text()
     assert proc.returncode != 0, output[-2000:]
-    assert [p.name for p in gate.glob("reached-*")] == ["reached-mpii_baseline_s0"]
+    assert [p.name for p in gate.glob("reached-*")] == ["reached-coco_baseline_s0"]
     started = re.findall(r"Running stage '([^']+)'", output)
-    assert started[-1] == "evaluate@mpii_baseline_s0", started   # the one held at the gate
+    assert started[-1] == "evaluate@coco_baseline_s0", started   # the one held at the gate
     completed = started[:-1]
-    assert "train@mpii_baseline_s0" in completed, started
+    assert "train@coco_baseline_s0" in completed, started
 
     rerun = sh(["dvc", "repro"], dst, env)
     rerun_stages = re.findall(r"Running stage '([^']+)'", rerun)
@@ -90,6 +90,6 @@ def test_interrupted_dvc_repro_reruns_no_finished_stage(study, tmp_path):
     assert started[-1] in rerun_stages and "report" in rerun_stages
     status = sh(["dvc", "status", "dvc.yaml"], dst, env)
     assert "up to date" in status, status
-    cfg = json.loads((dst / "runs" / "mpii_baseline_s0" / "train" / "config.json").read_text())
+    cfg = json.loads((dst / "runs" / "coco_baseline_s0" / "train" / "config.json").read_text())
     assert cfg["train"]["seed"] == 7
-    assert (dst / "runs" / "mpii_baseline_s0" / "eval" / "metrics.json").is_file()
+    assert (dst / "runs" / "coco_baseline_s0" / "eval" / "metrics.json").is_file()

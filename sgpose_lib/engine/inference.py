@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from ..config import Config, config_from_dict
 from ..decode import average_flip, decode_heatmaps
-from ..model import build_model, model_complexity
+from ..model import build_model, count_parameters, model_complexity
 from ..model.fuse import prepare_for_inference
 from .checkpoint_io import load_checkpoint, load_model_state
 from .runtime import compile_cache, resolve_device
@@ -86,15 +86,23 @@ class FixedBatch(torch.nn.Module):
         return heatmaps[:n], [s[:n] for s in seg]
 
 
-def compile_wanted(cfg: Config, samples: int, flip: bool) -> bool:
+def compile_wanted(cfg: Config, samples: int, flip: bool, parameters: int) -> bool:
     """Whether eval.compile asks for torch.compile on a set of `samples` samples: "on", "off", or
     "auto" = the set's forward multiply-adds (model_complexity at the track's input size, two
-    forwards per sample with the flip test) reach COMPILE_MIN_GMACS."""
+    forwards per sample with the flip test) reach COMPILE_MIN_GMACS. `parameters` (the model's
+    count) gives a bound checked first: a convolution makes one multiply-add per weight and output
+    pixel, and none outputs more than ceil(H/2) x ceil(W/2) pixels (the stem's first has stride
+    2); a set below the threshold even at that bound needs no exact count, whose tracing
+    machinery takes seconds to import."""
     if cfg.eval.compile != "auto":
         return cfg.eval.compile == "on"
+    forwards = samples * (2 if flip else 1)
+    width, height = cfg.data.input_size
+    if forwards * parameters * -(-height // 2) * -(-width // 2) / 1e9 < COMPILE_MIN_GMACS:
+        return False
     _, macs = model_complexity(cfg.model.preset, tuple(cfg.model.sgm_sites),
                                cfg.model.num_joints, tuple(cfg.data.input_size))
-    return samples * (2 if flip else 1) * macs / 1e9 >= COMPILE_MIN_GMACS
+    return forwards * macs / 1e9 >= COMPILE_MIN_GMACS
 
 
 def compile_for_set(model, cfg: Config, samples: int, flip: bool):
@@ -104,7 +112,7 @@ def compile_for_set(model, cfg: Config, samples: int, flip: bool):
     batch of zeros: where it fails (no C++ compiler, an unsupported op) a warning names the error
     and the eager `model` is returned. Call the result under torch.inference_mode (as `predict`
     does): frozen weights need it."""
-    if not compile_wanted(cfg, samples, flip):
+    if not compile_wanted(cfg, samples, flip, count_parameters(model)):
         return model, False
     compile_cache()
     fixed = FixedBatch(torch.compile(model, options={"freezing": True}), cfg.eval.batch_size).eval()
