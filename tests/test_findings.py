@@ -76,6 +76,25 @@ def test_robustness_drops_and_difference_are_the_hand_values(fabricated):
     assert grey["sg_minus_baseline_drop"]["mean"] == pytest.approx(0.0)
     assert clutter["baseline"]["AP drop"]["mean"] == pytest.approx(5.0)
     assert summary["persons"] == 4 and "clutter: SG − baseline" in md and len(frame) > 0
+    # the verdict's estimate pairs by training seed: one seed here, so no interval
+    seeds = clutter["sg_minus_baseline_drop_seeds"]
+    assert seeds["mean"] == pytest.approx(-15.0) and seeds["n"] == 1 and seeds["lo"] is None
+
+
+def test_robustness_difference_over_seeds_is_the_paired_t_interval():
+    """Two seeds per variant: seed 0 as the fabricated runs (SG − baseline of the clutter drop
+    −15), seed 1 with SG losing 0.10 instead of 0.05 (−10): mean −12.5, SD 3.536, half-width
+    t(0.975, 1) x 3.536 / sqrt 2 = 12.706 x 2.5 = 31.77: [−44.3, +19.3], covers 0."""
+    from sgpose_lib.report.findings import seed_drop_difference
+    def rob(variant, loss):
+        return {"original": {"oks": OKS[variant]["original"]},
+                "clutter": {"oks": [v - loss for v in OKS[variant]["original"]]}}
+    runs = {"baseline": {0: rob("baseline", 0.2), 1: rob("baseline", 0.2)},
+            "sg": {0: rob("sg", 0.05), 1: rob("sg", 0.10)}}
+    e = seed_drop_difference(runs, "clutter", 100.0)
+    assert e.n == 2 and e.mean == pytest.approx(-12.5)
+    assert e.lo == pytest.approx(-12.5 - 12.7062 * 2.5, abs=1e-3)
+    assert e.hi == pytest.approx(-12.5 + 12.7062 * 2.5, abs=1e-3)
 
 
 def test_robustness_needs_both_variants(fabricated, tmp_path):
@@ -117,7 +136,9 @@ def test_discussion_reads_every_number_from_the_summaries(fabricated):
                                                         "p": 0.01}}}}, robust, attention)
     assert "profile `smoke`" in text and "+3.0 [+2.0, +4.0]" in text
     clutter = next(line for line in text.splitlines() if "clutter" in line)
-    assert "−15.0" in clutter and "**supported**" in clutter  # SG loses less: the claim holds
+    # SG loses less on every person, but one training seed per variant gives no interval over
+    # seeds: the persons' interval is shown, the verdict is none
+    assert "−15.0" in clutter and "over persons" in clutter and "**no test (n = 1)**" in clutter
     grey = next(line for line in text.splitlines() if "grey" in line)
     assert "Both models do better without the real background" in grey
     # both sites: mean over the seeds (40 + 42) / 2 = 41 % against 20 % uniform; top-k 30 vs 10 %
@@ -179,3 +200,20 @@ def test_ablation_table_pairs_each_row_with_the_paper_configuration(fabricated, 
     assert summary["lam"]["mean"] is None
     md = (tmp_path / "out" / "ablations.md").read_text()
     assert "`loss.dwa=\"off\"`" in md and (tmp_path / "out" / "ablations.csv").is_file()
+
+
+def test_backgrounds_claim_takes_its_verdict_from_the_seeds():
+    """The claims table's backgrounds row: one training seed per variant gives no interval over
+    seeds, so no verdict, however narrow the bootstrap over persons (shown beside it as a view)."""
+    from sgpose_lib.report.claims import _robustness_claim, claims_markdown
+    robust = {"persons": 142, "conditions": {"clutter": {
+        "sg_minus_baseline_drop": {"mean": -0.9, "lo": -1.6, "hi": -0.2, "n": 142},
+        "sg_minus_baseline_drop_seeds": {"mean": -0.9, "lo": None, "hi": None, "n": 1}}}}
+    row = claims_markdown([_robustness_claim(robust)]).splitlines()[-1]
+    assert "−0.9 (n = 1), SG − baseline of the mean-OKS drop" in row
+    assert "a view, the bootstrap over the 142 validation persons: −0.9 [−1.6, −0.2]" in row
+    assert "| **no test (n = 1)** |" in row and "supported" not in row
+    robust["conditions"]["clutter"]["sg_minus_baseline_drop_seeds"] = {
+        "mean": -0.9, "lo": -1.5, "hi": -0.3, "n": 5, "p": 0.01, "sd": 0.5, "mde": 0.9}
+    row = claims_markdown([_robustness_claim(robust)]).splitlines()[-1]
+    assert "| **supported** |" in row   # the claim predicts a smaller drop with SG

@@ -11,7 +11,7 @@ import torch.nn as nn
 from sgpose_lib.config import SGM_SITES, ModelConfig
 from sgpose_lib.errors import CheckpointError, ConfigError
 from sgpose_lib.model import (PRESETS, PoseHighResolutionNet, build_model, count_macs, count_parameters,
-                              info_text, load_weights)
+                              info_text, load_weights, model_complexity)
 from sgpose_lib.model.hrnet import _hrnet
 
 ANCHOR = Path(__file__).parent / "data" / "official_pose_hrnet_w32_state_dict.json"
@@ -239,3 +239,17 @@ def test_info_text():
     assert "333,296" in text and "SG - baseline" in text and "+2,404" in text and "multiply-adds" in text
     with pytest.raises(ConfigError):
         info_text("nope", sgm=False, input_size=(64, 64))
+
+
+def test_model_complexity_leaves_the_callers_random_state():
+    """model_complexity builds a real model (random initialisation) under a forked RNG: what the
+    caller draws next is what it would have drawn without the call; the numbers are count_macs
+    and count_parameters of that model."""
+    model_complexity.cache_clear()
+    torch.manual_seed(3)
+    expected = torch.rand(4)
+    torch.manual_seed(3)
+    params, macs = model_complexity("hrnet_tiny", ("final",), 16, (64, 64))
+    assert torch.equal(torch.rand(4), expected)
+    tiny = PoseHighResolutionNet(TINY, 16, ("final",))
+    assert (params, macs) == (count_parameters(tiny), count_macs(tiny, (64, 64)))

@@ -47,11 +47,12 @@ def count_macs(model: nn.Module, input_size: tuple[int, int] = (192, 256)) -> in
 def model_complexity(preset: str, sgm_sites: tuple = (), num_joints: int = 17,
                      input_size: tuple[int, int] = (192, 256)) -> tuple[int, int]:
     """(parameters, multiply-adds) of the model of `preset` with SGMs at `sgm_sites`, input_size =
-    (width, height) pixels. Built on the meta device: shapes only, no weights, so even W32 costs
-    about a second (and is cached)."""
+    (width, height) pixels; cached. Built and run once on the CPU, its initialisation drawn from
+    a forked RNG (the caller's random state is left as it was): a real forward of one image
+    costs less than the meta device's decomposed ops (HRNet-W32: 1.4 s against 4 s on 2 cores)."""
     if preset not in PRESETS:
         raise ConfigError(f"preset: {preset!r} is not one of {sorted(PRESETS)}")
-    with torch.device("meta"):
+    with torch.random.fork_rng(devices=[]):
         model = PoseHighResolutionNet(PRESETS[preset], num_joints, tuple(sgm_sites))
     return count_parameters(model), count_macs(model, tuple(input_size))
 

@@ -107,14 +107,16 @@ def _radius_claim(summary: Mapping) -> Claim:
 
 
 def _robustness_claim(robust: Mapping) -> Claim:
-    """SG − baseline of the mean-OKS drop when the background is replaced by clutter."""
+    """SG − baseline of the mean-OKS drop when the background is replaced by clutter, paired by
+    training seed (the verdict's); the bootstrap over persons beside it as a view."""
     cond = (robust.get("conditions") or {}).get("clutter") or {}
-    e = _est(cond.get("sg_minus_baseline_drop"))
-    what = ("SG − baseline of the mean-OKS drop (× 100) with the background replaced by "
-            f"clutter; n = {robust.get('persons', 0)} persons, one training seed: a bootstrap "
-            "over persons" if e else "")
-    if e is not None:  # n counts persons here: a bootstrap over persons is the interval
-        e = Estimate(e.mean, e.lo, e.hi, e.n)
+    e, persons = _est(cond.get("sg_minus_baseline_drop_seeds")), _est(cond.get("sg_minus_baseline_drop"))
+    what = ""
+    if e is not None:
+        what = "SG − baseline of the mean-OKS drop (× 100) with the background replaced by clutter"
+        if persons is not None:
+            what += (f"; a view, the bootstrap over the {robust.get('persons', 0)} validation "
+                     f"persons: {fmt_estimate(persons, signed=True)}")
     return Claim("SG reduces the influence of complex backgrounds",
                  "qualitative (figures of attention maps); no number", e, what,
                  good_if_positive=False)
@@ -286,9 +288,9 @@ CLAIMS_NOTE = (
     "flip test. \"Trained to the plateau\": the convergence pipeline, each run's mean of its last "
     "3 validations, over the seed pairs whose two runs trained the same schedule; the archived "
     "fixed-length runs (160/60 epochs, still improving when they stopped) are a recipe of their "
-    "own, reported in `reports/convergence_fixed/`, and do not enter this column. Robustness: a "
-    "bootstrap over the validation persons of one training seed per variant (it leaves out the "
-    "seed-to-seed spread).")
+    "own, reported in `reports/convergence_fixed/`, and do not enter this column. Robustness: the "
+    "t-interval over training seeds as for the other claims; the bootstrap over validation "
+    "persons beside it is a view (it leaves out the seed-to-seed spread).")
 
 
 def answer_markdown(summary: Mapping, convergence: Mapping | None) -> str:

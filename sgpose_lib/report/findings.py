@@ -25,7 +25,7 @@ import pandas as pd
 from ..analysis.backgrounds import CONDITIONS
 from ..config import SGM_SITES, TRACKS
 from .runs import Study, read_json_or_none
-from .stats import NO_RUN, Estimate, bootstrap_ci, fmt_n, summarize
+from .stats import NO_RUN, Estimate, bootstrap_ci, fmt_n, paired_difference, summarize
 from .table import Table
 from .wording import count
 
@@ -78,6 +78,18 @@ def person_estimate(values: np.ndarray, scale: float, n_resamples: int, seed: in
 
 
 # --------------------------------------------------------------------------------- robustness
+def seed_drop_difference(runs: Mapping[str, Mapping[int, dict]], condition: str,
+                         scale: float) -> Estimate:
+    """SG − baseline of the mean-OKS drop (original − `condition`, × scale) paired by training
+    seed: each seed's drop is the mean over its persons; the t-interval over the seeds is the
+    verdict's (the bootstrap over persons, one interval for all seeds, leaves out the
+    seed-to-seed spread). runs: variant -> seed -> robustness.json."""
+    drop = {v: {s: scale * (float(np.nanmean(r["original"]["oks"]))
+                            - float(np.nanmean(r[condition]["oks"])))
+                for s, r in runs[v].items()} for v in ("baseline", "sg")}
+    return paired_difference(drop["sg"], drop["baseline"])
+
+
 def robustness_table(study: Study) -> tuple[str, pd.DataFrame, dict]:
     """Mean OKS and AP per condition for baseline and SG, drops against the original images and
     SG − baseline of the drops (CIs over persons, paired)."""
@@ -121,6 +133,7 @@ def robustness_table(study: Study) -> tuple[str, pd.DataFrame, dict]:
             table.add(f"{c}: SG − baseline", "difference", {"drop": diff}, "paired per person",
                       signed=True, extra={"mean OKS": "", "AP": "", "AP drop": ""})
             cs["sg_minus_baseline_drop"] = diff.to_dict()
+            cs["sg_minus_baseline_drop_seeds"] = seed_drop_difference(runs, c, k).to_dict()
         summary["conditions"][c] = cs
     md = (title + f"{study.profile_text('coco')}. Every COCO-track model is evaluated (ground-truth "
           "boxes, flip test) on the 60 validation images and on three copies in which everything "
