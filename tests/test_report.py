@@ -19,7 +19,8 @@ from sgpose_lib.report.attention_maps import plot_attention_maps
 from sgpose_lib.report.page import build_report
 from sgpose_lib.report.paper import PAPER_TABLE1, PAPER_TABLE3, PCKH_COLUMNS
 from sgpose_lib.report.readme import update_readme, write_results_section
-from sgpose_lib.report.stats import NO_RUN, bootstrap_ci, paired_difference
+from sgpose_lib.report.formatting import NO_RUN
+from sgpose_lib.report.stats import bootstrap_ci, paired_difference
 
 PROJECT_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 GROUPS = ("Head", "Sho", "Elb", "Wri", "Hip", "Kne", "Ank")

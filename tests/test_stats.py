@@ -5,9 +5,10 @@ import math
 
 import pytest
 
-from sgpose_lib.report.stats import (Estimate, bootstrap_ci, fmt_bound, fmt_tests, mde,
-                                     n_for_half_width, n_needed, paired_difference, sign_flip_p,
-                                     summarize, t_interval, t_quantile, verdict)
+from sgpose_lib.report.formatting import fmt_bound, fmt_tests
+from sgpose_lib.report.stats import (Estimate, bootstrap_ci, mde, n_for_half_width, n_needed,
+                                     paired_difference, sign_flip_p, summarize, t_interval,
+                                     t_quantile, verdict)
 
 # the three paired differences SG − baseline (PCKh) of an earlier 3-seed study
 DIFFS = [4.93, 1.52, 5.40]

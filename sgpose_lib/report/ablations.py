@@ -16,7 +16,8 @@ from typing import Mapping
 from ..params import read_ablation_runs
 from .runs import group_values, load_study
 from .staging import staged
-from .stats import NO_RUN, fmt_p, paired_difference, summarize
+from .formatting import NO_RUN, fmt_p
+from .stats import paired_difference, summarize
 from .table import Table, write_table
 from .validate import DamagedFile, check_run
 

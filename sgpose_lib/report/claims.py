@@ -24,8 +24,8 @@ import pandas as pd
 
 from .paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
 from .runs import Study
-from .stats import (NO_RUN, Estimate, fmt_bound, fmt_estimate, fmt_number, fmt_tests,
-                    n_needed, paired_difference, verdict)
+from .formatting import NO_RUN, fmt_bound, fmt_estimate, fmt_number, fmt_tests
+from .stats import Estimate, n_needed, paired_difference, verdict
 from .table import write_table
 
 PAPER_EFFECT = {"PCKh": 0.3, "AP": 1.9}   # the paper's SG − baseline (Tables 1 and 2)

@@ -25,7 +25,8 @@ from .curves import (CURVE_METRICS, FINAL_VALIDATIONS, CurveRun, curve_figure, c
                      curve_markdown, final_row, per_epoch, read_curve, uneven_ends)
 from .machines import Trained, mixed_pairs, trained, trained_on
 from .plateaus import run_plateaus, schedule_text
-from .stats import Estimate, fmt_estimate
+from .formatting import fmt_estimate
+from .stats import Estimate
 from .staging import staged
 from .trend import EARLY_EPOCH, trend_of, verdict_text
 from .validate import DamagedFile, check_runs_folder, read_config, read_object

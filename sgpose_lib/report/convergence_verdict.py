@@ -10,7 +10,8 @@ from typing import Mapping
 
 from ..config import TRACKS
 from .plateaus import fixed_plateau_line, until_plateau_line
-from .stats import Estimate, fmt_bound, fmt_estimate, fmt_tests, n_for_half_width, verdict
+from .formatting import fmt_bound, fmt_estimate, fmt_tests
+from .stats import Estimate, n_for_half_width, verdict
 from .trend import verdict_text
 
 # the converged interval the study aims for: half-width of SG − baseline's t-interval, in points

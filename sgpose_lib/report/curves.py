@@ -27,7 +27,8 @@ from matplotlib.ticker import MaxNLocator
 from ..engine.schedule import PLATEAU_TAIL, PLATEAU_TOL, RULE_METRICS, plateau_gain
 from .canvas import plt, save_figure
 from .figures import figure_title
-from .stats import Estimate, fmt_estimate, fmt_p, paired_difference, summarize
+from .formatting import fmt_estimate, fmt_p
+from .stats import Estimate, paired_difference, summarize
 from .validate import read_epochs
 from .wording import count
 

@@ -16,7 +16,8 @@ from .claims import CLAIMS_NOTE, DARK_NOTE, dark_lines
 from .convergence_verdict import verdict_markdown
 from .findings import CONDITION_TEXT
 from .paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
-from .stats import NO_RUN, Estimate, fmt_bound, fmt_estimate, fmt_number, fmt_tests, verdict
+from .formatting import NO_RUN, fmt_bound, fmt_estimate, fmt_number, fmt_tests
+from .stats import Estimate, verdict
 from .wording import value_range
 
 

@@ -25,7 +25,8 @@ import pandas as pd
 from ..analysis.backgrounds import CONDITIONS
 from ..config import SGM_SITES, TRACKS
 from .runs import Study, read_json_or_none
-from .stats import NO_RUN, Estimate, bootstrap_ci, fmt_n, paired_difference, summarize
+from .formatting import NO_RUN, fmt_n
+from .stats import Estimate, bootstrap_ci, paired_difference, summarize
 from .table import Table
 from .wording import count
 

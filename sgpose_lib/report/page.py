@@ -31,7 +31,7 @@ from .findings import attention_table, robustness_table
 from .paper import DATA_TEXT, PAPER_CITATION
 from .runs import Study, load_study, read_json_or_none
 from .staging import staged
-from .stats import none_if_nan
+from .formatting import none_if_nan
 from .table import write_table
 from .wording import count
 from .study_tables import groups_table, learning_table

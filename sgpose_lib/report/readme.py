@@ -17,7 +17,8 @@ from ..analysis.backgrounds import CONDITIONS
 from .claims import answer_sentences, build_claims, claims_markdown, dark_lines
 from .page import build_report
 from .runs import read_json_or_none
-from .stats import NO_RUN, UNDEFINED, Estimate, fmt_estimate
+from .formatting import NO_RUN, UNDEFINED, fmt_estimate
+from .stats import Estimate
 
 RESULTS_START, RESULTS_END = "<!-- results:start -->", "<!-- results:end -->"
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .paper import DATA_TEXT
 from .runs import Study
-from .stats import fmt_estimate, fmt_n, fmt_p, none_if_nan
+from .formatting import fmt_estimate, fmt_n, fmt_p, none_if_nan
 from .table import Table
 from .tables import floor_rows
 

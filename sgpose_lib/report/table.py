@@ -1,6 +1,6 @@
 """The table builder: Markdown rows for the page and the numbers behind them for the CSV.
 
-A `Table` holds one row of strings per label (cells formatted by `stats.fmt_estimate`) and one
+A `Table` holds one row of strings per label (cells formatted by `formatting.fmt_estimate`) and one
 long-format record per cell (value, ci_low, ci_high (the t-interval), n, p_value, p_sign,
 mde, note). `write_table` writes a
 table's Markdown and CSV (numbers with 6 significant digits) side by side.
@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .stats import UNDEFINED, Estimate, fmt_estimate, fmt_number, fmt_p
+from .formatting import UNDEFINED, fmt_estimate, fmt_number, fmt_p
+from .stats import Estimate
 
 
 def _fmt_value(v) -> str:

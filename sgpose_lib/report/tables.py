@@ -19,7 +19,8 @@ from ..model import model_complexity
 from .paper import (COCO_COLUMNS, DATA_TEXT, PAPER_RADII, PAPER_TABLE1, PAPER_TABLE2,
                     PAPER_TABLE3, PCKH_COLUMNS)
 from .runs import Run, Study
-from .stats import NO_RUN, UNDEFINED, Estimate, fmt_n
+from .formatting import NO_RUN, UNDEFINED, fmt_n
+from .stats import Estimate
 from .table import Table
 
 

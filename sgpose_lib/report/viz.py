@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .canvas import plt
-from .stats import NO_RUN
+from .formatting import NO_RUN
 
 GROUP_COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3")
 
