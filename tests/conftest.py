@@ -56,8 +56,9 @@ def smoke_params(prepared, tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def study(tmp_path_factory):
-    """The smoke study reproduced once per session (shared by xdist workers): see
-    tests/pipeline_study.py. Read-only: tests that run DVC in it work on `copy_study`."""
+    """The smoke study reproduced once per session (shared by xdist workers; a first `dvc repro`
+    interrupted, then a second): see tests/pipeline_study.py. Read-only: tests that run DVC in
+    it work on `copy_study`."""
     from pipeline_study import shared_study
     return shared_study(tmp_path_factory)
 

@@ -1,12 +1,13 @@
 """The whole study with the smoke profile: `dvc repro` end to end in a temporary copy of the repo.
 
-One `dvc repro` (the session's `study` fixture, tests/pipeline_study.py) serves every pipeline
+One reproduced study (the session's `study` fixture, tests/pipeline_study.py) serves every pipeline
 test: this one checks that every stage ran (prepare, train via papermill, evaluate, baselines, the
 notebooks of the report and attention stages, index.html and the README's results section), that
-a second `dvc repro` does nothing, and that changing one run's radius invalidates only that run's
-stages (and the report). The tests that change the study (an experiment here, an interrupted
-repro, the ablation and convergence pipelines in test_pipeline_*.py) each start from their own
-copy of that reproduced study."""
+a further `dvc repro` does nothing, and that changing one run's radius invalidates only that run's
+stages (and the report). The study was built through an interrupted `dvc repro` and a second
+one (test_pipeline_interrupt.py reads their outputs). The tests that change the study (an
+experiment here, the ablation and convergence pipelines in test_pipeline_*.py) each start from
+their own copy of it."""
 from __future__ import annotations
 
 import json
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.skipif(not dvc_available(), reason="dvc is not installe
 
 
 def test_dvc_repro_smoke_end_to_end(study, tmp_path):
-    dst, env, reports_before = study
+    dst, env, reports_before = study.dst, study.env, study.reports_before
     smoke = yaml.safe_load((dst / "params.yaml").read_text())["profiles"]["smoke"]
     for name in ("mpii_baseline_s0", "mpii_sg_r5_s0", "coco_baseline_s0", "coco_sg_r5_s0"):
         train = dst / "runs" / name / "train"
