@@ -1,7 +1,11 @@
-"""Running the CLI as a user does, for the tests: `sgpose ARGS` in a subprocess on this
-worktree's code, and the one-line error contract (exit 2, one line, no traceback)."""
+"""Running the CLI for the tests: `sgpose ARGS` in a subprocess on this worktree's code, as a
+user does, or through sgpose_lib.cli.main in the test's own process (the same code without a
+new interpreter's seconds of imports), and the one-line error contract (exit 2, one line, no
+traceback)."""
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -15,6 +19,17 @@ def run_cli(args, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "sgpose_lib.cli", *map(str, args)], env=env,
                           capture_output=True, text=True, cwd=cwd)
+
+
+def run_cli_here(args, cwd: Path) -> subprocess.CompletedProcess:
+    """`sgpose ARGS` from `cwd` through sgpose_lib.cli.main in this process: its exit status,
+    stdout and stderr, as run_cli returns them. An exception that is not a user mistake
+    propagates (where the subprocess would print a traceback), so it fails the test."""
+    from sgpose_lib.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 def one_line_error(done: subprocess.CompletedProcess, command: str) -> str:

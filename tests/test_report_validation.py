@@ -1,9 +1,10 @@
 """A damaged per-run file never changes a report silently: `sgpose report` and `sgpose
 convergence report` stop with one line naming the file (exit 2, the previous report unchanged
 byte for byte), or with --exclude-damaged leave the run out and say so; --runs naming no run is
-an error. Run through the CLI in subprocesses on a small fabricated runs folder: 3 seeds of the
-baseline and of SG r = 5 on the MPII-style track, written as training and evaluation write them
-(engine/run_log.RunLog for the logs and epochs.csv, json_safe for metrics.json)."""
+an error. Run through the CLI's `main` in the test's process (cli_helpers.run_cli_here) on a
+small fabricated runs folder: 3 seeds of the baseline and of SG r = 5 on the MPII-style track,
+written as training and evaluation write them (engine/run_log.RunLog for the logs and
+epochs.csv, json_safe for metrics.json)."""
 from __future__ import annotations
 
 import csv
@@ -16,7 +17,7 @@ import pytest
 import yaml
 
 from cli_helpers import one_line_error as _one_line_error
-from cli_helpers import run_cli
+from cli_helpers import run_cli_here
 from sgpose_lib.engine.checkpoint_io import json_safe
 from sgpose_lib.engine.run_log import RunLog
 from sgpose_lib.params import load_config
@@ -31,7 +32,7 @@ DAMAGED = "mpii_sg_r5_s1"  # the run each case damages
 
 
 def _sgpose(*args, cwd: Path) -> subprocess.CompletedProcess:
-    return run_cli(args, cwd)
+    return run_cli_here(args, cwd)
 
 
 
