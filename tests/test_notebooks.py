@@ -155,26 +155,19 @@ def test_report_notebook_defaults_write_only_scratch(execute, project):
     assert "image/png" in _outputs_text(executed)       # the figures embedded
 
 
-def test_report_notebook_explicit_out_dir(execute, project, tmp_path):
-    """What the report stage does: -p out_dir <folder> puts everything there, and -p link_figures
-    True shows the figures as links relative to that folder instead of embedding them."""
-    out = tmp_path / "reports_out"
-    executed = execute("report.ipynb", out_dir=str(out), attention=False, link_figures=True)
-    assert (out / "tables" / "table1_pckh.md").is_file() and (out / "README.md").is_file()
-    outputs = _outputs_text(executed)
-    assert (out / "figures" / "study" / "pckh_bars.png").is_file()
-    assert '<img src=\\"figures/study/pckh_bars.png\\"' in outputs and "image/png" not in outputs
-    assert "No checkpoint of" in outputs
-
-
-def test_report_notebook_without_the_attention_stage_figure(execute, project, tmp_path):
-    """-p attention_png <file> that is missing (the report stage's parameter before the
-    `attention` stage ran): the notebook says which stage draws it. With the file there the
-    figure is linked instead of drawn: test_pipeline.py's end-to-end test checks that."""
+def test_report_notebook_as_the_report_stage_runs_it(execute, project, tmp_path):
+    """What the report stage does: -p out_dir <folder> puts everything there, -p link_figures
+    True shows the figures as links relative to that folder instead of embedding them, and
+    -p attention_png <file> shows the `attention` stage's figure; where that file is missing
+    (the stage has not run) the notebook says which stage draws it, and draws nothing itself.
+    With the file there the figure is linked: test_pipeline.py's end-to-end test checks that."""
     out = tmp_path / "reports_out"
     png = out / "figures" / "attention" / "attention_maps.png"
     outputs = _outputs_text(execute("report.ipynb", out_dir=str(out), link_figures=True,
                                     attention_png=str(png)))
+    assert (out / "tables" / "table1_pckh.md").is_file() and (out / "README.md").is_file()
+    assert (out / "figures" / "study" / "pckh_bars.png").is_file()
+    assert '<img src=\\"figures/study/pckh_bars.png\\"' in outputs and "image/png" not in outputs
     assert f"No {png}: the `attention` stage of dvc.yaml draws it." in outputs
     assert not (out / "figures" / "study" / "attention_maps.png").exists()   # not drawn
 
