@@ -395,3 +395,25 @@ def test_ended_first_names_the_shorter_variant_and_nothing_without_one():
     assert _ended_first(both) == "the SG run ends at epoch 5"
     no_sg = pd.DataFrame({"epoch": [5], "baseline": [d], "sg": [None], "diff": [None]})
     assert _ended_first(no_sg) == ""   # no SG value at all: nothing ends first (no max of nothing)
+
+
+def test_a_run_of_fixed_length_is_not_described_as_decided_by_the_rule():
+    """A run whose length run_epochs sets (its pair's schedule: 173 epochs, drops at 140 and
+    165) is listed with that schedule, and counts as neither a plateau nor a max_epochs end;
+    a run whose config has another length than run_epochs says (an older run) keeps the rule's
+    reading."""
+    from sgpose_lib.engine.schedule import PlateauRule
+    from sgpose_lib.report.plateaus import schedule_text, until_plateau_line
+    table = pd.DataFrame({"epoch": [130, 135, 140, 165, 173], "val_Mean": [40.0, 40.2, 40.3, 42.0, 42.1]})
+    run = CurveRun("mpii_baseline_s2", "mpii", "baseline", 2, table, epochs=173, lr_steps=(140, 165))
+    rule = PlateauRule(every=5, tol=1.0, min_epochs=130, max_epochs=320)
+    summary: dict = {}
+    text = schedule_text([run], "mpii", rule, summary, {"mpii_baseline_s2": 173})
+    assert text == ("- mpii_baseline_s2: a fixed schedule (run_epochs), 173 epochs, drops at 140, "
+                    "165: its pair's schedule, not decided by the rule; finished\n")
+    phases = {"mpii_baseline_s2": summary["mpii_baseline_s2"]["constant_phase"]}
+    line = until_plateau_line("mpii", phases, finished=1)
+    assert "0 of 1 runs ended by the plateau rule, 0 at max_epochs, 1 at a fixed schedule" in line
+    assert line.endswith("the verdict is about models trained until they stopped improving.")
+    other = schedule_text([run], "mpii", rule, {}, {"mpii_baseline_s2": 179})
+    assert "fixed schedule" not in other

@@ -125,7 +125,8 @@ def _write(params: Mapping, runs: list[CurveRun], where: dict[str, Trained],
         if schedule is None:
             continue
         epochs, rule = schedule
-        parts.append(_track_heading(track, epochs, rule, runs, summary))
+        parts.append(_track_heading(track, epochs, rule, runs, summary,
+                                    spec.get("run_epochs")))
         for column, label, factor in metrics:
             parts.append(_metric_part(runs, track, (column, label, factor), epochs, rule,
                                       summary, curves, n_resamples, seed))
@@ -157,7 +158,8 @@ class _Curves:
 
 
 def _track_heading(track: str, epochs: int | None, rule: PlateauRule | None,
-                   runs: list[CurveRun], summary: dict) -> str:
+                   runs: list[CurveRun], summary: dict,
+                   fixed: Mapping[str, int] | None = None) -> str:
     """The track's heading: its fixed schedule, or the plateau rule and each run's schedule
     (recorded in summary['rule'] and summary['runs'])."""
     if rule is None:
@@ -169,7 +171,7 @@ def _track_heading(track: str, epochs: int | None, rule: PlateauRule | None,
     return (f"\n## {track} track: until the plateau, then the paper's two drops\n\n"
             f"The rule is checked every {rule.every} epochs from epoch {rule.min_epochs}; the "
             f"constant-lr phase ends at epoch {rule.max_epochs} at the latest.\n\n"
-            + (schedule_text(runs, track, rule, summary["runs"]) or "No run yet.\n"))
+            + (schedule_text(runs, track, rule, summary["runs"], fixed) or "No run yet.\n"))
 
 
 def _metric_part(runs: list[CurveRun], track: str, metric: tuple[str, str, float],

@@ -74,13 +74,27 @@ def constant_phase(run: CurveRun, rule: PlateauRule) -> dict:
 
 
 def schedule_text(runs: Sequence[CurveRun], track: str, rule: PlateauRule,
-                  summary_runs: dict) -> str:
+                  summary_runs: dict, fixed: Mapping[str, int] | None = None) -> str:
     """A markdown list, one item per run of `track`: where its constant phase ended and why (the
     deciding check and the EARLIER_CHECKS before it, to show how near the threshold the run
-    was), its schedule and progress; each run's constant_phase recorded in `summary_runs`."""
+    was), its schedule and progress; each run's constant_phase recorded in `summary_runs`.
+    A run that `fixed` (the setting's run_epochs: run -> epochs) gives the length its config.json
+    has trained that fixed length: its schedule is given, no rule decided it (constant_phase
+    ended_by 'run_epochs'); a run on disk of another length was trained by the rule."""
     texts = []
     for r in runs:
         if r.track != track or r.table is None:
+            continue
+        if (fixed or {}).get(r.name) == r.epochs:
+            drops = ", ".join(map(str, r.lr_steps or ()))
+            summary_runs.setdefault(r.name, {}).update(
+                track=r.track, finished=r.finished,
+                constant_phase={"first_drop": (r.lr_steps or (None,))[0],
+                                "ended_by": "run_epochs", "gain": {}, "checks": [],
+                                "matches_config": True})
+            progress = "finished" if r.finished else f"{r.done}/{r.epochs} epochs"
+            texts.append(f"{r.name}: a fixed schedule (run_epochs), {r.epochs} epochs, drops at "
+                         f"{drops}: its pair's schedule, not decided by the rule; {progress}")
             continue
         c = constant_phase(r, rule)
         summary_runs.setdefault(r.name, {}).update(track=r.track, finished=r.finished,
@@ -143,14 +157,16 @@ def until_plateau_line(track: str, phases: Mapping[str, Mapping], finished: int,
     in `phases`; the others are not on disk yet) finished their drops."""
     n = len(phases) if n is None else n
     ends = {why: sorted(p["first_drop"] for p in phases.values() if p["ended_by"] == why)
-            for why in ("plateau", "max_epochs")}
+            for why in ("plateau", "max_epochs", "run_epochs")}
     running = sum(p["ended_by"] == "running" for p in phases.values())
     at = f" (at {epoch_span(ends['plateau'])})" if ends["plateau"] else ""
+    fixed = (f", {len(ends['run_epochs'])} at a fixed schedule (run_epochs: its pair's)"
+             if ends["run_epochs"] else "")
     text = (f"- Plateau ({track} track): the constant-lr phase of {len(ends['plateau'])} of {n} "
-            f"runs ended by the plateau rule{at}, {len(ends['max_epochs'])} at max_epochs, "
-            f"{running} still at the constant lr; {finished} of {n} runs finished the paper's "
-            "two drops after it; ")
-    if len(ends["plateau"]) == n and finished == n:
+            f"runs ended by the plateau rule{at}, {len(ends['max_epochs'])} at max_epochs"
+            f"{fixed}, {running} still at the constant lr; {finished} of {n} runs finished the "
+            "paper's two drops after it; ")
+    if len(ends["plateau"]) + len(ends["run_epochs"]) == n and finished == n:
         return text + "the verdict is about models trained until they stopped improving."
     if running or finished < n:
         return text + "the runs are not finished: the verdict is provisional."
