@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 
+from cli_helpers import run_cli_here
 from sgpose_lib.engine import checkpoint_io
 from sgpose_lib.engine.checkpoint_io import atomic_save, load_checkpoint
 from sgpose_lib.params import apply_overrides, load_config
@@ -239,33 +240,25 @@ def _cli(args: list[str]) -> subprocess.CompletedProcess:
                           capture_output=True, text=True)
 
 
-def _main(args: list[str], capsys) -> tuple[int, str, str]:
-    """`sgpose <args>` in this process, as the command runs them (sgpose_lib.cli.main): exit
-    status, stdout, stderr. An exception other than a user mistake would fail the test."""
-    from sgpose_lib.cli import main
-    code = main(args)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_cli_resume_refuses_another_config_and_a_missing_run(prepared, tmp_path, capsys):
+def test_cli_resume_refuses_another_config_and_a_missing_run(prepared, tmp_path):
     params = _smoke_params(tmp_path, prepared)
     run = tmp_path / "run"
     base = ["train", "--params", str(params), "--profile", "smoke", "--track", "mpii",
             "--variant", "sg", "--epochs", "1", "--out", str(run), "--quiet"]
-    assert _main(base, capsys)[0] == 0
+    assert run_cli_here(base, tmp_path).returncode == 0   # sgpose_lib.cli.main, in this process
     before = {p.name: p.read_bytes() for p in run.iterdir() if p.name != ".lock"}
-    code, _, err = _main(base + ["--resume", "--radius", "3"], capsys)
-    assert code == 2 and "another config: data.radius: 5.0 -> 3.0" in err
-    code, _, err = _main(base + ["--radius", "3"], capsys)   # a new run into the folder: refused too
-    assert code == 2 and "holds a run" in err
+    other = run_cli_here(base + ["--resume", "--radius", "3"], tmp_path)
+    assert other.returncode == 2 and "Traceback" not in other.stderr
+    assert "another config: data.radius: 5.0 -> 3.0" in other.stderr
+    again = run_cli_here(base + ["--radius", "3"], tmp_path)   # a new run into the folder: refused too
+    assert again.returncode == 2 and "holds a run" in again.stderr
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.name != ".lock"} == before
-    code, out, _ = _main(base + ["--resume", "--set", "data.workers=1"], capsys)  # result-free key
-    assert code == 0 and json.loads(out)["finished_before"] is True
-    code, _, err = _main(base[:-3] + ["--out", str(tmp_path / "tpyo"), "--resume"], capsys)
-    assert code == 2 and "nothing to resume" in err
+    workers = run_cli_here(base + ["--resume", "--set", "data.workers=1"], tmp_path)  # result-free
+    assert workers.returncode == 0 and json.loads(workers.stdout)["finished_before"] is True
+    missing = run_cli_here(base[:-3] + ["--out", str(tmp_path / "tpyo"), "--resume"], tmp_path)
+    assert missing.returncode == 2 and "nothing to resume" in missing.stderr
     assert not (tmp_path / "tpyo").exists()
-    assert _main(base + ["--radius", "3", "--restart"], capsys)[0] == 0
+    assert run_cli_here(base + ["--radius", "3", "--restart"], tmp_path).returncode == 0
     assert load_checkpoint(run / "last.pt")["config"]["data"]["radius"] == 3.0
 
 

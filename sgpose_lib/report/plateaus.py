@@ -58,11 +58,16 @@ def _plateau_text(name: str, p: Mapping, done: int, epochs: int, constant: bool)
             f"{one(p['before_first_drop'], 'its last fifth')}{partial}")
 
 
-def constant_phase(run: CurveRun, rule: PlateauRule) -> dict:
+def constant_phase(run: CurveRun, rule: PlateauRule, fixed_epochs: int | None = None) -> dict:
     """How the constant-lr phase of an until_plateau run ended: {'first_drop': k or None,
-    'ended_by': 'plateau' | 'max_epochs' | 'running', 'gain': metric -> points at the deciding
-    check, 'checks': every check so far ({'epoch', 'gain'}), 'matches_config': whether
-    config.json's first drop is k}."""
+    'ended_by': 'plateau' | 'max_epochs' | 'running' | 'run_epochs', 'gain': metric -> points at
+    the deciding check, 'checks': every check so far ({'epoch', 'gain'}), 'matches_config':
+    whether config.json's first drop is k}. 'run_epochs': the setting's run_epochs gives the run
+    `fixed_epochs`, the length its config.json has, so its schedule was set, not decided by the
+    rule (a run on disk of another length was trained by the rule)."""
+    if fixed_epochs is not None and fixed_epochs == run.epochs:
+        return {"first_drop": (run.lr_steps or (None,))[0], "ended_by": "run_epochs",
+                "gain": {}, "checks": [], "matches_config": True}
     curves = {name: validated(run.table, f"val_{name}", factor).to_dict()
               for name, factor in RULE_METRICS[run.track]}
     k, checks = first_drop(curves, rule, run.done)
@@ -78,27 +83,21 @@ def schedule_text(runs: Sequence[CurveRun], track: str, rule: PlateauRule,
     """A markdown list, one item per run of `track`: where its constant phase ended and why (the
     deciding check and the EARLIER_CHECKS before it, to show how near the threshold the run
     was), its schedule and progress; each run's constant_phase recorded in `summary_runs`.
-    A run that `fixed` (the setting's run_epochs: run -> epochs) gives the length its config.json
-    has trained that fixed length: its schedule is given, no rule decided it (constant_phase
-    ended_by 'run_epochs'); a run on disk of another length was trained by the rule."""
+    `fixed`: the setting's run_epochs (run -> epochs), the runs whose schedule was set (see
+    constant_phase)."""
     texts = []
     for r in runs:
         if r.track != track or r.table is None:
             continue
-        if (fixed or {}).get(r.name) == r.epochs:
-            drops = ", ".join(map(str, r.lr_steps or ()))
-            summary_runs.setdefault(r.name, {}).update(
-                track=r.track, finished=r.finished,
-                constant_phase={"first_drop": (r.lr_steps or (None,))[0],
-                                "ended_by": "run_epochs", "gain": {}, "checks": [],
-                                "matches_config": True})
-            progress = "finished" if r.finished else f"{r.done}/{r.epochs} epochs"
-            texts.append(f"{r.name}: a fixed schedule (run_epochs), {r.epochs} epochs, drops at "
-                         f"{drops}: its pair's schedule, not decided by the rule; {progress}")
-            continue
-        c = constant_phase(r, rule)
+        c = constant_phase(r, rule, (fixed or {}).get(r.name))
         summary_runs.setdefault(r.name, {}).update(track=r.track, finished=r.finished,
                                                    constant_phase=c)
+        progress = "finished" if r.finished else f"{r.done}/{r.epochs} epochs"
+        if c["ended_by"] == "run_epochs":
+            texts.append(f"{r.name}: a fixed schedule (run_epochs), {r.epochs} epochs, drops at "
+                         f"{', '.join(map(str, r.lr_steps or ()))}: its pair's schedule, not "
+                         f"decided by the rule; {progress}")
+            continue
         gains = _gains_text(c["gain"])
         if c["first_drop"] is None:
             texts.append(f"{r.name}: at the constant lr, {r.done} epochs so far "
@@ -109,7 +108,6 @@ def schedule_text(runs: Sequence[CurveRun], track: str, rule: PlateauRule,
         plan = (f"{r.epochs} epochs, drops at {', '.join(map(str, r.lr_steps))}"
                 if c["matches_config"] else
                 f"MISMATCH: config.json's first drop is {r.lr_steps[0] if r.lr_steps else None}")
-        progress = "finished" if r.finished else f"{r.done}/{r.epochs} epochs"
         earlier = "; ".join(f"{_gains_text(x['gain'])} at {x['epoch']}"
                             for x in c["checks"][:-1][-EARLIER_CHECKS:])
         texts.append(f"{r.name}: constant lr for {c['first_drop']} epochs ({why}: {gains}"
