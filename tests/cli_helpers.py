@@ -9,7 +9,10 @@ import io
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
+
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,14 +24,33 @@ def run_cli(args, cwd: Path | None = None) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, cwd=cwd)
 
 
-def run_cli_here(args, cwd: Path) -> subprocess.CompletedProcess:
-    """`sgpose ARGS` from `cwd` through sgpose_lib.cli.main in this process: its exit status,
-    stdout and stderr, as run_cli returns them. An exception that is not a user mistake
-    propagates (where the subprocess would print a traceback), so it fails the test."""
+def run_cli_here(args, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`sgpose ARGS` from `cwd` (default: the current folder) through sgpose_lib.cli.main in this
+    process: its exit status, stdout and stderr, as run_cli returns them. argparse's exits
+    (usage errors, --help) give their status; warnings are written after stderr, as a new
+    interpreter prints them (each once per place); the process's torch threads, environment and
+    random state are restored afterwards. An exception that is not a user mistake propagates
+    (where the subprocess would print a traceback), so it fails the test."""
     from sgpose_lib.cli import main
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
+    threads, environ = torch.get_num_threads(), dict(os.environ)
+    try:
+        with contextlib.chdir(cwd or os.getcwd()), contextlib.redirect_stdout(out), \
+                contextlib.redirect_stderr(err), torch.random.fork_rng(devices=[]), \
+                warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as e:  # argparse: a usage error (2) or --help (0)
+                code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+                if isinstance(e.code, str):
+                    print(e.code, file=sys.stderr)
+    finally:
+        torch.set_num_threads(threads)
+        os.environ.clear()
+        os.environ.update(environ)
+    for w in caught:
+        err.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line))
     return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 

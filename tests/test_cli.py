@@ -1,6 +1,8 @@
 """The `sgpose` command line as a user meets it: every mistake is one line on stderr and exit 2,
 Ctrl-C is one line and exit 130, outputs are folders written atomically under a lock, and the
-help states every option's default and unit. CLI cases run `python -m sgpose_lib.cli` in a
+help states every option's default and unit. CLI cases run the CLI's `main` in the test's
+process (cli_helpers.run_cli_here: exit status, stdout, stderr and warnings as a new interpreter
+gives them); Ctrl-C and the lock held by another process run `python -m sgpose_lib.cli` in a
 subprocess, as a user's shell would."""
 from __future__ import annotations
 
@@ -25,13 +27,13 @@ from sgpose_lib.engine.evaluate import evaluate_checkpoint
 from sgpose_lib.engine.inference import load_checkpoint_model, predict
 from sgpose_lib.model import build_model
 
-from cli_helpers import one_line_error, run_cli
+from cli_helpers import one_line_error, run_cli, run_cli_here
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params.yaml"
 EMBEDDED = ROOT / "data" / "embedded"
 LIMIT_VAL = 8  # validation samples of the test checkpoints' own split
-_sgpose, _one_line_error = run_cli, one_line_error
+_sgpose, _one_line_error = run_cli_here, one_line_error
 
 
 def _strict_json(text: str):
@@ -149,7 +151,7 @@ def test_second_process_on_a_locked_output_folder_gets_a_clear_error(command, ch
             "analyze": ["--checkpoint", checkpoints["mpii"]],
             "baselines": ["--params", _smoke_params(tmp_path, prepared), "--profile", "smoke"]}
     with checkpoint_io.folder_lock(out):
-        done = _sgpose([command, *args[command], "--out", out])
+        done = run_cli([command, *args[command], "--out", out])
     assert _one_line_error(done, command) == (
         f"{out}: in use by another sgpose process (a second run or evaluation into the same "
         "folder would mix their files)")

@@ -69,7 +69,8 @@ def test_pinned_training_equals_an_avx2_machine_and_records_it(smoke_params, tmp
         return subprocess.run(
             [sys.executable, "-m", "sgpose_lib.cli", "train", "--params", str(smoke_params),
              "--profile", "smoke", "--track", "mpii", "--variant", "sg", "--out",
-             str(tmp_path / name.replace(" ", "_")), "--epochs", "1", "--quiet", *extra_args],
+             str(tmp_path / name.replace(" ", "_")), "--epochs", "1", "--quiet",
+             "--set", "data.limit_train=32", "data.limit_val=8", *extra_args],
             env={**base, "PYTHONPATH": str(ROOT), **envs[name]}, timeout=300,
             capture_output=True, text=True)
 

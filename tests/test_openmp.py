@@ -65,7 +65,9 @@ def test_import_beside_a_busy_process_chooses_passive():
 
 
 def test_training_is_bit_identical_under_either_policy(smoke_params, tmp_path):
-    """Only how idle threads wait changes: the smoke run's log and weights are the same bytes."""
+    """Only how idle threads wait changes: the smoke run's log and weights are the same bytes
+    (two threads, so that threads do wait: the test process's one thread per xdist worker would
+    leave nothing to wait for)."""
     runs = {}
     for policy in ("ACTIVE", "PASSIVE"):
         env = {k: v for k, v in os.environ.items() if k not in openmp.WAIT_VARIABLES}
@@ -73,7 +75,8 @@ def test_training_is_bit_identical_under_either_policy(smoke_params, tmp_path):
         out = tmp_path / policy
         subprocess.run([sys.executable, "-m", "sgpose_lib.cli", "train", "--params", str(smoke_params),
                         "--profile", "smoke", "--track", "mpii", "--variant", "sg", "--out",
-                        str(out), "--set", "train.epochs=1", "--quiet"], env=env, check=True,
+                        str(out), "--set", "train.epochs=1", "train.threads=2", "data.limit_train=32",
+                        "data.limit_val=8", "--quiet"], env=env, check=True,
                        timeout=300, capture_output=True)
         runs[policy] = ((out / "log.jsonl").read_bytes(), (out / "last.pt").read_bytes())
     assert runs["ACTIVE"] == runs["PASSIVE"]

@@ -3,7 +3,9 @@
 A tiny SG model is trained through the CLI (smoke profile, 1 epoch on 16 samples, seconds);
 predict then runs on embedded images in a subprocess: keypoints.json is a COCO results list with
 K keypoints per image in image pixels, a PNG is drawn per image, and each bad input (image, box,
-checkpoint) is one line on stderr with exit 2 and nothing written. The notebook runs through
+checkpoint) is one line on stderr with exit 2 and nothing written (these cases run the CLI's
+main in the test's process, cli_helpers.run_cli_here, and check that no C library wrote to the
+process's stderr either). The notebook runs through
 papermill on an image path with that checkpoint, and without any checkpoint (a fresh clone) it
 prints the one-line hint and shows the committed figure instead of failing.
 """
@@ -28,6 +30,8 @@ from sgpose_lib.errors import ConfigError
 from sgpose_lib.geometry import PIXEL_STD, box_to_center_scale
 from sgpose_lib.model import build_model
 from sgpose_lib.params import load_config
+
+from cli_helpers import run_cli_here
 
 ROOT = Path(__file__).resolve().parents[1]
 EMBEDDED = ROOT / "data" / "embedded"
@@ -183,12 +187,13 @@ def bad_files(tmp_path) -> dict[str, Path]:
      "(expected keys 'model' and 'config')"),
     ([LSPET_IMAGE, "--kpt-thr", "2"], "kpt_thr 2: a keypoint score threshold in [0, 1]"),
 ])
-def test_bad_input_is_one_line(args, message, sg_checkpoint, bad_files, tmp_path):
+def test_bad_input_is_one_line(args, message, sg_checkpoint, bad_files, tmp_path, capfd):
     args = [bad_files.get(a, a) if isinstance(a, str) else a for a in args]
     if "--checkpoint" not in args:
         args += ["--checkpoint", sg_checkpoint]
     out = tmp_path / "out"
-    got = _one_line_error(_sgpose(["predict", *args, "--out", out]))
+    got = _one_line_error(run_cli_here(["predict", *args, "--out", out]))
+    assert capfd.readouterr().err == ""   # nothing from OpenCV's or torch's C code either
     expected = message.format(**bad_files)
     if "not a readable checkpoint" in expected:   # torch names the failure in several ways
         assert got.startswith(expected.split(" (")[0]), got

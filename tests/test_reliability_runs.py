@@ -1,6 +1,8 @@
 """A run folder is never overwritten or stuck, a damaged checkpoint is never used, and a failure
-inside a DataLoader worker or a full disk is one line: through the CLI, in subprocesses, as a
-user's shell would run it.
+inside a DataLoader worker or a full disk is one line: through the CLI. A kill, a failing save
+and DataLoader workers run it in subprocesses, as a user's shell would; the other cases run the
+CLI's main in the test's process (cli_helpers.run_cli_here: the same exit status, stdout and
+stderr without a new interpreter's seconds of imports).
 
 Each test starts from a copy of one smoke run trained once per module (1 epoch, 16 samples)."""
 from __future__ import annotations
@@ -18,6 +20,8 @@ import pytest
 import torch
 
 from sgpose_lib.engine.checkpoint_io import load_checkpoint
+
+from cli_helpers import run_cli_here as _here
 
 ROOT = Path(__file__).resolve().parents[1]
 EMBEDDED = ROOT / "data" / "embedded"
@@ -56,7 +60,7 @@ def smoke(prepared, tmp_path_factory) -> dict:
         f"limit_train: 16, limit_val: 8, root: '{prepared}', image_root: '{EMBEDDED}'}}"))
     args = ["train", "--params", params, "--profile", "smoke", "--track", "mpii", "--variant",
             "baseline", "--epochs", "1", "--quiet"]
-    done = _cli(args + ["--out", tmp / "run"])
+    done = _here(args + ["--out", tmp / "run"])
     assert done.returncode == 0, done.stderr
     return {"params": params, "run": tmp / "run", "args": args}
 
@@ -75,14 +79,14 @@ def test_run_files_without_last_pt_are_not_overwritten(smoke, tmp_path):
     run = _copy(smoke, tmp_path)
     (run / "last.pt").unlink()
     before = _files(run)
-    message = _one_line_error(_cli(smoke["args"] + ["--out", run]))
+    message = _one_line_error(_here(smoke["args"] + ["--out", run]))
     assert message == (f"{run}: holds a run (best.pt, log.jsonl, timing.jsonl, epochs.csv, "
                        "config.json, environment.json); --resume continues it, --restart "
                        "deletes it and starts over")
-    message = _one_line_error(_cli(smoke["args"] + ["--out", run, "--resume"]))
+    message = _one_line_error(_here(smoke["args"] + ["--out", run, "--resume"]))
     assert message.startswith(f"{run}: nothing to resume (no last.pt); it holds best.pt, ")
     assert _files(run) == before
-    done = _cli(smoke["args"] + ["--out", run, "--restart"])
+    done = _here(smoke["args"] + ["--out", run, "--restart"])
     assert done.returncode == 0, done.stderr
     assert load_checkpoint(run / "last.pt")["epoch"] == 1
 
@@ -95,8 +99,8 @@ def test_restart_works_on_a_damaged_last_pt(smoke, tmp_path, flags):
     run = _copy(smoke, tmp_path)
     (run / "last.pt").write_bytes(b"\0" * 64)
     assert "not a readable checkpoint" in _one_line_error(
-        _cli(smoke["args"] + ["--out", run, "--resume"]))
-    done = _cli(smoke["args"] + ["--out", run, *flags])
+        _here(smoke["args"] + ["--out", run, "--resume"]))
+    done = _here(smoke["args"] + ["--out", run, *flags])
     assert done.returncode == 0, done.stderr
     assert load_checkpoint(run / "last.pt")["epoch"] == 1
     assert json.loads(done.stdout.splitlines()[-1])["finished_before"] is False
@@ -109,7 +113,7 @@ def test_convergence_train_starts_over_on_a_damaged_last_pt(smoke, tmp_path):
                     "seed: 0}\n")
     run = _copy(smoke, tmp_path)
     (run / "last.pt").write_bytes(b"")
-    done = _cli(["convergence", "train", "--params", conv, "--study-params", smoke["params"],
+    done = _here(["convergence", "train", "--params", conv, "--study-params", smoke["params"],
                  "--run", "r", "--out", run, "--quiet"])
     assert done.returncode == 0, done.stderr
     assert load_checkpoint(run / "last.pt")["epoch"] == 1
@@ -151,7 +155,7 @@ def test_sigkill_during_a_save_leaves_no_temporary_file_after_the_resume(smoke, 
     assert killed.returncode == -9
     assert [p.name for p in run.glob(".*.tmp")], "the kill left no temporary file"
     (run / ".notes.tmp").write_text("not a save of ours")   # kept: not a save's temporary name
-    done = _cli(two)
+    done = _here(two)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in run.glob(".*.tmp")) == [".notes.tmp"]
     assert load_checkpoint(run / "last.pt")["epoch"] == 2
@@ -197,9 +201,9 @@ def test_flipped_bytes_in_a_weight_stop_evaluation_and_resume(smoke, tmp_path):
     path.write_bytes(bytes(data))
     expected = (f"{path}: damaged: its tensors do not match the checksum saved with them "
                 "(SHA-256); restore the file, or train the run again with --restart")
-    assert _one_line_error(_cli(["evaluate", "--checkpoint", path, "--quiet"]),
+    assert _one_line_error(_here(["evaluate", "--checkpoint", path, "--quiet"]),
                            "evaluate") == expected
-    assert _one_line_error(_cli(smoke["args"] + ["--out", run, "--resume"])) == expected
+    assert _one_line_error(_here(smoke["args"] + ["--out", run, "--resume"])) == expected
 
 
 def test_checkpoint_without_a_checksum_loads_with_a_note(smoke, tmp_path):
@@ -207,7 +211,7 @@ def test_checkpoint_without_a_checksum_loads_with_a_note(smoke, tmp_path):
     del ckpt["tensor_sha256"]
     old = tmp_path / "old.pt"
     torch.save(ckpt, old)
-    done = _cli(["evaluate", "--checkpoint", old, "--quiet"])
+    done = _here(["evaluate", "--checkpoint", old, "--quiet"])
     assert done.returncode == 0, done.stderr
     assert (f"note: {old}: a checkpoint without a checksum of its tensors (saved before sgpose "
             "stored one): loaded unchecked\n") in done.stderr

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from cli_helpers import one_line_error as _one_line_error
-from cli_helpers import run_cli as _cli
+from cli_helpers import run_cli_here as _cli  # sgpose_lib.cli.main in this process
 from sgpose_lib.errors import ConfigError, DataError
 from sgpose_lib.params import apply_overrides, load_config
 

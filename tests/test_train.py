@@ -18,6 +18,8 @@ from sgpose_lib.engine.checkpoint_io import load_checkpoint
 from sgpose_lib.errors import TrainingError
 from sgpose_lib.engine.train import lr_at, train
 
+from cli_helpers import run_cli_here
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -210,9 +212,7 @@ def test_cli_train_then_evaluate_smoke(prepared, tmp_path):
 
 
 def test_cli_user_error_is_one_line(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "sgpose_lib.cli", "train", "--params",
-                           str(ROOT / "params.yaml"), "--profile", "nope"],
-                          capture_output=True, text=True, cwd=ROOT)
+    done = run_cli_here(["train", "--params", ROOT / "params.yaml", "--profile", "nope"], ROOT)
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "profile: 'nope'" in done.stderr
 
@@ -292,12 +292,9 @@ def test_compile_wraps_the_stepping_module_and_keeps_the_cache(smoke_cfg, monkey
 def test_cli_train_prints_strict_json_without_validation(smoke_params, tmp_path):
     """`sgpose train` ends with one line of JSON that strict parsers read: a run that never
     validated (train.val_every = 0) has best null, not the invalid token -Infinity."""
-    done = subprocess.run([sys.executable, "-m", "sgpose_lib.cli", "train", "--params",
-                           str(smoke_params), "--profile", "smoke", "--track", "mpii", "--out",
-                           str(tmp_path / "run"), "--set", "train.epochs=1",
-                           "--set", "train.val_every=0", "--quiet"],
-                          capture_output=True, text=True, cwd=tmp_path,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = run_cli_here(["train", "--params", smoke_params, "--profile", "smoke", "--track",
+                         "mpii", "--out", tmp_path / "run", "--set", "train.epochs=1",
+                         "--set", "train.val_every=0", "--quiet"], tmp_path)
     assert done.returncode == 0, done.stderr
 
     def reject(token):
