@@ -64,10 +64,11 @@ def study(tmp_path_factory):
 
 
 def pytest_collection_modifyitems(items) -> None:
-    """The end-to-end pipeline test first, the other pipeline tests last: under pytest-xdist
-    the worker that takes the first builds the shared smoke study while the other runs the unit
-    tests, and the study is ready when the tests that copy it come up."""
-    def rank(item) -> int:
-        name = item.path.name
-        return 0 if name == "test_pipeline.py" else 2 if name.startswith("test_pipeline_") else 1
-    items.sort(key=rank)
+    """The end-to-end pipeline test first, the convergence pipeline second, the interrupt test
+    last: under pytest-xdist (`--dist loadfile`) the first worker builds the shared smoke study
+    and runs the tests in test_pipeline.py on it, the second runs the convergence pipeline
+    (which needs no study) beside that build, then both share the unit tests; the interrupt
+    test only reads the built study, so it can never wait for it."""
+    first = {"test_pipeline.py": 0, "test_pipeline_convergence.py": 1}
+    items.sort(key=lambda item: first.get(item.path.name,
+                                          3 if item.path.name == "test_pipeline_interrupt.py" else 2))

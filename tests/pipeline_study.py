@@ -114,9 +114,10 @@ def interrupted_repro(dst: Path, env: dict, scratch: Path) -> Interrupted:
     return Interrupted(proc.returncode, log.read_text(), reached)
 
 
-def build_study(dst: Path, env: dict, scratch: Path) -> dict:
-    """The smoke study reproduced in `dst` (interrupted once, then to the end); returns the files
-    under reports/ before the repro and both outputs."""
+def copy_project(dst: Path, env: dict) -> None:
+    """The project's files (tracked or not ignored) copied into `dst` as a git repo of their own,
+    its params.yaml set to the smoke profile and the four SMOKE_RUNS: the state of a fresh clone
+    whose user chose the smoke profile."""
     files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
                            cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for name in files:
@@ -129,6 +130,12 @@ def build_study(dst: Path, env: dict, scratch: Path) -> dict:
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
                 ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "copy"]):
         sh(cmd, dst, env)
+
+
+def build_study(dst: Path, env: dict, scratch: Path) -> dict:
+    """The smoke study reproduced in `dst` (interrupted once, then to the end); returns the files
+    under reports/ before the repro and both outputs."""
+    copy_project(dst, env)
     reports_before = sorted(files_under(dst / "reports"))
     first = interrupted_repro(dst, env, scratch)
     rerun = sh(["dvc", "repro"], dst, env)

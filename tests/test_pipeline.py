@@ -1,13 +1,15 @@
-"""The whole study with the smoke profile: `dvc repro` end to end in a temporary copy of the repo.
+"""The whole study with the smoke profile: `dvc repro` end to end in a temporary copy of the repo,
+then the ablation pipeline on it.
 
-One reproduced study (the session's `study` fixture, tests/pipeline_study.py) serves every pipeline
-test: this one checks that every stage ran (prepare, train via papermill, evaluate, baselines, the
+One reproduced study (the session's `study` fixture, tests/pipeline_study.py) serves the study's
+pipeline tests: the end-to-end test checks that every stage ran (prepare, train via papermill, evaluate, baselines, the
 notebooks of the report and attention stages, index.html and the README's results section), that
 a further `dvc repro` does nothing, and that changing one run's radius invalidates only that run's
 stages (and the report). The study was built through an interrupted `dvc repro` and a second
 one (test_pipeline_interrupt.py reads their outputs). The tests that change the study (an
-experiment here, the ablation and convergence pipelines in test_pipeline_*.py) each start from
-their own copy of it."""
+experiment and the ablation pipeline here) each start from their own copy of it; the ablation
+test is in this file so that it runs on the worker that built the study, right after it (the
+convergence pipeline, test_pipeline_convergence.py, needs no study and runs beside the build)."""
 from __future__ import annotations
 
 import json
@@ -105,6 +107,35 @@ def test_dvc_repro_smoke_end_to_end(study, tmp_path):
     assert "radius3" in exps and "runs/mpii_sg_r5_s0/eval/metrics.json" in exps
     cfg = json.loads((exp / "runs" / "mpii_sg_r5_s0" / "train" / "config.json").read_text())
     assert cfg["data"]["radius"] == 3
+
+
+def test_ablation_pipeline_smoke(study, tmp_path):
+    """`dvc repro ablations/dvc.yaml` (two ablations, smoke profile) in a copy of the reproduced
+    study: trains, evaluates and writes reports/ablations/ablations.md with each row paired
+    against the study's SG runs."""
+    dst, env = copy_study(study, tmp_path)
+    (dst / "ablations" / "params.yaml").write_text(
+        "ablation_runs:\n"
+        "  sites_final_s0: {seed: 0, set: \"'model.sgm_sites=[final]'\"}\n"
+        "  dwa_off_s0: {seed: 0, set: \"'loss.dwa=\\\"off\\\"'\"}\n")
+    out = sh(["dvc", "repro", "ablations/dvc.yaml"], dst, env)
+    assert "train@sites_final_s0" in out and "train@dwa_off_s0" in out
+    cfg = json.loads((dst / "ablations" / "runs" / "sites_final_s0" / "train" / "config.json").read_text())
+    assert cfg["model"]["sgm_sites"] == ["final"] and cfg["profile"] == "smoke"
+    table = (dst / "reports" / "ablations" / "ablations.md").read_text()
+    summary = json.loads((dst / "reports" / "ablations" / "ablations.json").read_text())
+    for name in ("sites_final", "dwa_off"):
+        assert name in table and summary[name]["mean"]["n"] == 1
+        assert summary[name]["minus_paper"]["n"] == 1  # paired with mpii_sg_r5_s0 of the study
+    assert "up to date" in sh(["dvc", "status", "dvc.yaml"], dst, env)  # the study is untouched
+    # the checkpoints persist: a forced re-run (as after a code change) resumes the finished
+    # run and leaves it as it was, instead of retraining it (which would give the same weights,
+    # but new timings in timing.jsonl)
+    train = dst / "ablations" / "runs" / "sites_final_s0" / "train"
+    before = {p.name: p.read_bytes() for p in train.iterdir() if p.name != ".lock"}
+    sh(["dvc", "repro", "-f", "-s", "ablations/dvc.yaml:train@sites_final_s0"], dst, env)
+    after = {p.name: p.read_bytes() for p in train.iterdir() if p.name != ".lock"}
+    assert {"last.pt", "best.pt", "log.jsonl", "epochs.csv"} <= set(before) and after == before
 
 
 def _outputs_text(executed: Path) -> str:

@@ -1,23 +1,28 @@
-"""The convergence pipeline (convergence/dvc.yaml) at smoke size, beside the reproduced smoke study."""
+"""The convergence pipeline (convergence/dvc.yaml) at smoke size, in a fresh copy of the project:
+it needs only the root pipeline's `prepare` stage, so it does not wait for the shared smoke study
+and runs beside its build (conftest.py schedules it second)."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from pipeline_study import copy_study, dvc_available, sh
+from pipeline_study import copy_project, dvc_available, sh, study_env
 
 pytestmark = pytest.mark.skipif(not dvc_available(), reason="dvc is not installed beside this Python")
 
 
-def test_convergence_pipeline_smoke(study, tmp_path):
+def test_convergence_pipeline_smoke(tmp_path):
     """`dvc repro convergence/dvc.yaml` at smoke size, trained until the plateau as the cpu
     setting is: one seed per variant on each track (pooling pairs over seeds: test_curves.py),
     validated every epoch; runs this short never meet the rule, so each constant phase ends at
     max_epochs and the paper's drops follow. The report has the matched-budget table, the plateau decisions,
     the curves and a verdict; the archived fixed-length runs get their own report; `dvc plots
-    show` draws the per-epoch curves. Runs in a copy of the reproduced study."""
-    dst, env = copy_study(study, tmp_path)
+    show` draws the per-epoch curves. `dvc repro` runs the root pipeline's `prepare` first (the
+    runs' data), as on a fresh clone."""
+    dst, env = tmp_path / "project", study_env()
+    dst.mkdir()
+    copy_project(dst, env)
     (dst / "convergence" / "params.yaml").write_text(
         "setting: smoke\n"
         "settings:\n  smoke: {profile: smoke, val_every: 1,\n"
