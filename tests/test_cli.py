@@ -223,13 +223,14 @@ def test_checkpoint_on_the_other_tracks_data_says_layouts_differ(track, val_ann,
 # --- 3. and 4. --val-ann is evaluated whole; metrics.json: settings, units, no NaN -------------
 
 def test_val_ann_is_evaluated_whole_and_metrics_json_records_settings(checkpoints, prepared,
-                                                                      tmp_path):
+                                                                      tmp_path, capfd):
     subset = tmp_path / "mpii_subset.json"
     subset.write_text(json.dumps(json.loads((prepared / "mpii_val.json").read_text())[:30]))
     out = tmp_path / "eval"
     done = _sgpose(["evaluate", "--checkpoint", checkpoints["mpii"], "--val-ann", subset,
                     "--out", out, "--quiet"])
     assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert capfd.readouterr().err == ""   # nor from C code (OpenCV, pycocotools, torch)
     text = (out / "metrics.json").read_text()
     metrics = _strict_json(text)
     assert metrics["settings"] == {
@@ -248,13 +249,13 @@ def test_val_ann_is_evaluated_whole_and_metrics_json_records_settings(checkpoint
     assert own["val_ann"] == str(prepared / "mpii_val.json")
 
 
-def test_coco_metrics_units_and_progress_bar(checkpoints, tmp_path):
+def test_coco_metrics_units_and_progress_bar(checkpoints, tmp_path, capfd):
     loud = _sgpose(["evaluate", "--checkpoint", checkpoints["coco"], "--out", tmp_path / "a",
                     "--no-flip"])
     assert loud.returncode == 0 and "evaluate: " in loud.stderr and "batch" in loud.stderr
     quiet = _sgpose(["evaluate", "--checkpoint", checkpoints["coco"], "--out", tmp_path / "b",
                      "--no-flip", "--quiet"])
-    assert quiet.returncode == 0 and quiet.stderr == ""
+    assert quiet.returncode == 0 and quiet.stderr == "" and capfd.readouterr().err == ""
     metrics = _strict_json((tmp_path / "b" / "metrics.json").read_text())
     assert metrics["units"] == {"AP": "fraction", "AR": "fraction", "OKS": "fraction"}
     assert metrics["settings"]["boxes"] == "gt" and metrics["settings"]["flip_test"] is False
