@@ -7,11 +7,13 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import random
 import subprocess
 import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,11 +31,13 @@ def run_cli_here(args, cwd: Path | None = None) -> subprocess.CompletedProcess:
     process: its exit status, stdout and stderr, as run_cli returns them. argparse's exits
     (usage errors, --help) give their status; warnings are written after stderr, as a new
     interpreter prints them (each once per place); the process's torch threads, environment and
-    random state are restored afterwards. An exception that is not a user mistake propagates
-    (where the subprocess would print a traceback), so it fails the test."""
+    random states (torch's CPU generator, numpy's, Python's) are restored afterwards. An
+    exception that is not a user mistake propagates (where the subprocess would print a
+    traceback), so it fails the test."""
     from sgpose_lib.cli import main
     out, err = io.StringIO(), io.StringIO()
     threads, environ = torch.get_num_threads(), dict(os.environ)
+    states = random.getstate(), np.random.get_state()   # training seeds numpy's
     try:
         with contextlib.chdir(cwd or os.getcwd()), contextlib.redirect_stdout(out), \
                 contextlib.redirect_stderr(err), torch.random.fork_rng(devices=[]), \
@@ -47,6 +51,8 @@ def run_cli_here(args, cwd: Path | None = None) -> subprocess.CompletedProcess:
                     print(e.code, file=sys.stderr)
     finally:
         torch.set_num_threads(threads)
+        random.setstate(states[0])
+        np.random.set_state(states[1])
         os.environ.clear()
         os.environ.update(environ)
     for w in caught:
