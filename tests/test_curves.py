@@ -95,9 +95,11 @@ def test_a_vanished_gain_says_what_it_rests_on():
     """Two seeds: the CI includes 0. One seed has no CI: the verdict says so (not "the CI")."""
     two, one = Estimate(0.5, -0.5, 1.5, 2), Estimate(-0.2, n=1)
     assert trend_of(Estimate(0.4, n=1), one) == "vanish"
-    assert verdict_text("vanish", two).endswith("(the final CI includes 0)")
+    assert verdict_text("vanish", two) == ("the gain is not resolved once the models are "
+                                           "trained (the final CI includes 0: the gain is at "
+                                           "most +1.5)")
     assert verdict_text("vanish", one).endswith(
-        "(n = 1, no CI: the final |SG − baseline| is below 1 point)")
+        "(n = 1, no test: the final |SG − baseline| is below 1 point)")
     assert verdict_text("shrink", one) == "the gain shrinks with training but stays above zero"
     # a CI above 0 from 2 seeds (+0.4, +1.6: mean 1.0, sd 0.849, t = 1.0 / (0.849 / sqrt 2) =
     # 1.667 on 1 degree of freedom: p = 0.344) says that the t-test does not reject 0

@@ -2,6 +2,7 @@
 attention table, the verdicts of the generated discussion and the ablation table, all checked on a
 fabricated runs folder with hand-computed values."""
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -200,6 +201,32 @@ def test_ablation_table_pairs_each_row_with_the_paper_configuration(fabricated, 
     assert summary["lam"]["mean"] is None
     md = (tmp_path / "out" / "ablations.md").read_text()
     assert "`loss.dwa=\"off\"`" in md and (tmp_path / "out" / "ablations.csv").is_file()
+    assert "two machines" not in md   # no environment.json: nothing to compare
+
+
+def test_ablation_pairs_trained_on_two_machines_are_named(fabricated, tmp_path):
+    """An ablation run trained on another CPU than the study run of its seed is named under the
+    table with both devices; one trained on the same CPU is not."""
+    root, _ = fabricated
+    study = tmp_path / "study"
+    shutil.copytree(root, study)
+    amd, intel = {"cpu": "AMD EPYC", "torch_threads": 2}, {"cpu": "Intel Xeon", "torch_threads": 2}
+    for seed in (0, 1):
+        (study / "runs" / f"mpii_sg_s{seed}" / "train" / "environment.json").write_text(
+            json.dumps(amd))
+    (tmp_path / "ablations.yaml").write_text(yaml.safe_dump({"ablation_runs": {
+        "dwa_off_s0": {"seed": 0, "set": "a=1"}, "dwa_off_s1": {"seed": 1, "set": "a=1"}}}))
+    for name, env in (("dwa_off_s0", intel), ("dwa_off_s1", amd)):
+        (tmp_path / "runs" / name / "eval").mkdir(parents=True)
+        (tmp_path / "runs" / name / "train").mkdir()
+        (tmp_path / "runs" / name / "eval" / "metrics.json").write_text(json.dumps({"Mean": 22.0}))
+        (tmp_path / "runs" / name / "train" / "environment.json").write_text(json.dumps(env))
+    ablation_table(tmp_path / "ablations.yaml", tmp_path / "runs", study / "params.yaml",
+                   study / "runs", tmp_path / "out")
+    md = (tmp_path / "out" / "ablations.md").read_text()
+    assert ("Trained on two machines: `dwa_off_s0` on CPU (Intel Xeon, 2 threads), the study's "
+            "runs they are paired with on CPU (AMD EPYC, 2 threads).") in md
+    assert "dwa_off_s1`" not in md
 
 
 def test_backgrounds_claim_takes_its_verdict_from_the_seeds():

@@ -3,7 +3,9 @@
 Reads ablations/params.yaml (`ablation_runs`: name -> seed and the config keys it sets) and each
 run's ablations/runs/<name>/eval/metrics.json; writes reports/ablations/ablations.md|csv|json:
 mean PCKh@0.5 (%) of each ablation over its seeds, and its difference to the study's SG-HRNet
-r = 5 runs paired by seed, with the paired t-test p.
+r = 5 runs paired by seed, with the paired t-test p. Pairs whose two runs were trained on
+different devices (environment.json) are named under the table: their difference holds the
+machines' kernels as well as the configuration (machines.py).
 """
 from __future__ import annotations
 
@@ -14,9 +16,10 @@ from pathlib import Path
 from typing import Mapping
 
 from ..params import read_ablation_runs
-from .runs import group_values, load_study
+from .runs import group_values, load_study, read_json_or_none
 from .staging import staged
 from .formatting import NO_RUN, fmt_p
+from .machines import device_of
 from .stats import paired_difference, summarize
 from .table import Table, write_table
 from .validate import DamagedFile, check_run
@@ -93,7 +96,33 @@ def ablation_table(ablation_params: str | Path = "ablations/params.yaml",
           + table.markdown() + f"\n\n{REFERENCE_MARK} The paper configuration row is the reference "
           "each other row is paired with (our runs of it: the study's SG-HRNet r = 5 runs), so it "
           "has no difference and no test. The paper itself reports single runs, without a p.\n")
+    reference = {r.seed: r.folder for r in study.runs
+                 if (r.track, r.variant, r.radius) == ("mpii", study.sg, 5.0) and r.present}
+    md += _mixed_machines_note(groups, Path(ablation_runs), reference)
     with staged(out_dir) as out:
         write_table(out, "ablations", md, table.frame())
         (out / "ablations.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _mixed_machines_note(groups: Mapping[str, Mapping[int, str]], ablation_runs: Path,
+                         reference: Mapping[int, Path]) -> str:
+    """A paragraph naming the ablation runs trained on another device than the reference run of
+    their seed (each device from the run's train/environment.json), grouped by the two devices;
+    "" where every pair shares its device or a device is not recorded."""
+    def device(run_folder: Path) -> str | None:
+        env = read_json_or_none(run_folder / "train" / "environment.json")
+        return device_of(env) if isinstance(env, dict) else None
+
+    mixed: dict[tuple[str, str], list[str]] = {}
+    for label, names in groups.items():
+        for seed, key in names.items():
+            ours, ref = device(ablation_runs / key), (
+                device(reference[seed]) if seed in reference else None)
+            if ours and ref and ours != ref:
+                mixed.setdefault((ours, ref), []).append(key)
+    return "".join(
+        f"\nTrained on two machines: {', '.join(f'`{k}`' for k in keys)} on {ours}, the study's "
+        f"runs they are paired with on {ref}. Their differences hold the two machines' kernels "
+        "as well as the configuration's effect (retraining the ablations on the study's machine "
+        "removes that).\n" for (ours, ref), keys in mixed.items())

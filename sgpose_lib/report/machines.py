@@ -25,15 +25,20 @@ class Trained:
     device: str
 
 
+def device_of(environment: Mapping) -> str:
+    """The device of a run's environment.json: "NVIDIA H200" or "CPU (AMD EPYC, 2 threads)"."""
+    return (environment.get("cuda_device")
+            or f"CPU ({environment.get('cpu')}, {environment.get('torch_threads')} threads)")
+
+
 def trained(cfg: Config, environment: Mapping) -> Trained:
     """The setup of config `cfg` and the device of its run's environment.json."""
     d = cfg.data
     w, h = d.input_size
     full = d.mpii_dir if d.track == "mpii" else d.coco_dir
-    device = (environment.get("cuda_device")
-              or f"CPU ({environment.get('cpu')}, {environment.get('torch_threads')} threads)")
     return Trained(f"{d.track} track: {cfg.model.preset} at {h}×{w} (h×w) on "
-                   f"{'the data in ' + full if full else 'the embedded data'}", device)
+                   f"{'the data in ' + full if full else 'the embedded data'}",
+                   device_of(environment))
 
 
 def trained_on(where: Mapping[str, Trained]) -> list[str]:

@@ -1,9 +1,10 @@
 """Does the SG gain grow, hold, shrink or vanish with training? The convergence report's verdict.
 
 From SG − baseline (stats.Estimate, points, paired by seed) early in training (the first paired
-epoch >= EARLY_EPOCH) and at the end: `trend_of` names the trend, `verdict_text` says it, with
-what a vanished gain rests on (a final CI that includes 0, or with one seed per variant a final
-|SG − baseline| below CHANGE_TOL points).
+epoch >= EARLY_EPOCH) and at the end: `trend_of` names the trend, `verdict_text` says it. A gain
+that is positive early and whose final CI includes 0 ("vanish") is said as *not resolved* at the
+end, with the largest gain the final CI allows; with one seed per variant (no CI) the final
+|SG − baseline| below CHANGE_TOL points is what it rests on, and no test is made.
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ VERDICT_TEXT = {
     "grow": "the gain grows with training",
     "hold": "the gain holds with training",
     "shrink": "the gain shrinks with training but stays above zero",
-    "vanish": "the gain vanishes once the models are trained",
+    "vanish": "the gain is not resolved once the models are trained",
     "none": "no gain early or at the end (SG − baseline stays near zero)",
     "reverse": "SG ends below the baseline",
     "undecided": "undecided (runs missing)",
@@ -49,8 +50,9 @@ SIGNIFICANT_P = 0.05  # a final CI that excludes 0 beside a paired t-test p abov
 
 
 def verdict_text(trend: str, final: Estimate | None) -> str:
-    """VERDICT_TEXT[trend], with what a vanished gain rests on: a final CI that includes 0, or,
-    with one seed per variant (no CI), a final |SG − baseline| below CHANGE_TOL points; and,
+    """VERDICT_TEXT[trend], with what a vanished gain rests on: a final CI that includes 0 (and
+    its upper limit, the largest gain consistent with the runs), or, with one seed per variant
+    (no CI, no test), a final |SG − baseline| below CHANGE_TOL points; and,
     where the verdict rests on a final CI that excludes 0 (grow, hold, shrink, reverse) while
     the paired t-test gives p >= SIGNIFICANT_P (a bootstrap CI can; a t-interval excludes 0 only
     where p < 0.05), that p."""
@@ -65,6 +67,6 @@ def verdict_text(trend: str, final: Estimate | None) -> str:
     if trend != "vanish":
         return text
     if final.has_ci:
-        return text + " (the final CI includes 0)"
-    return (text + f" (n = {final.n}, no CI: the final |SG − baseline| is below "
+        return text + f" (the final CI includes 0: the gain is at most {final.hi:+.1f})"
+    return (text + f" (n = {final.n}, no test: the final |SG − baseline| is below "
             f"{CHANGE_TOL:g} point)")
