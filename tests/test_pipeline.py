@@ -2,10 +2,10 @@
 then the ablation pipeline on it.
 
 One reproduced study (the session's `study` fixture, tests/pipeline_study.py) serves the study's
-pipeline tests: the end-to-end test checks that every stage ran (prepare, train via papermill, evaluate, baselines, the
-notebooks of the report and attention stages, index.html and the README's results section), that
-a further `dvc repro` does nothing, and that changing one run's radius invalidates only that run's
-stages (and the report). The study was built through an interrupted `dvc repro` and a second
+pipeline tests: the end-to-end test checks that every stage ran (prepare, train via papermill,
+evaluate, baselines, the notebooks of the report and attention stages, index.html and the
+README's results section), that a further `dvc repro` does nothing, and that changing one run's
+radius invalidates only that run's stages (and the report). The study was built through an interrupted `dvc repro` and a second
 one (test_pipeline_interrupt.py reads their outputs). The tests that change the study (an
 experiment and the ablation pipeline here) each start from their own copy of it; the ablation
 test is in this file so that it runs on the worker that built the study, right after it (the
@@ -99,13 +99,12 @@ def test_dvc_repro_smoke_end_to_end(study, tmp_path):
     assert "runs/mpii_sg_r5_s0/train/epochs.csv" in plots and "learning_curves.csv" in plots
     # an experiment (the SG run at r = 3, trained and evaluated: `dvc exp run` with its evaluate
     # stage as the target) leaves its results in the workspace: last, in this test's own copy
-    exp = dst
     out = sh(["dvc", "exp", "run", "-S", "runs.mpii_sg_r5_s0.radius=3", "--name", "radius3",
-              "evaluate@mpii_sg_r5_s0"], exp, env)
+              "evaluate@mpii_sg_r5_s0"], dst, env)
     assert "Running stage 'train@mpii_sg_r5_s0'" in out and "Running stage 'report'" not in out
-    exps = sh(["dvc", "exp", "show", "--json"], exp, env)
+    exps = sh(["dvc", "exp", "show", "--json"], dst, env)
     assert "radius3" in exps and "runs/mpii_sg_r5_s0/eval/metrics.json" in exps
-    cfg = json.loads((exp / "runs" / "mpii_sg_r5_s0" / "train" / "config.json").read_text())
+    cfg = json.loads((dst / "runs" / "mpii_sg_r5_s0" / "train" / "config.json").read_text())
     assert cfg["data"]["radius"] == 3
 
 

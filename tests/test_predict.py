@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,29 +28,13 @@ from sgpose_lib.geometry import PIXEL_STD, box_to_center_scale
 from sgpose_lib.model import build_model
 from sgpose_lib.params import load_config
 
-from cli_helpers import run_cli_here
+from cli_helpers import one_line_error, run_cli, run_cli_here
 
 ROOT = Path(__file__).resolve().parents[1]
 EMBEDDED = ROOT / "data" / "embedded"
 LSPET_IMAGE = EMBEDDED / "lspet" / "images" / "im00013.jpg"     # 178 x 237 pixels (w x h)
 COCO_IMAGE = EMBEDDED / "coco" / "images" / "000000000785.jpg"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def _sgpose(args: list, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """`sgpose ARGS` in a subprocess running this worktree's code, one thread."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "sgpose_lib.cli", *map(str, args)], env=env,
-                          capture_output=True, text=True, cwd=cwd)
-
-
-def _one_line_error(done: subprocess.CompletedProcess) -> str:
-    """The message of a one-line `sgpose predict` error (exit 2, no traceback)."""
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
-    prefix = "sgpose predict: error: "
-    assert done.stderr.startswith(prefix), done.stderr
-    return done.stderr[len(prefix):].rstrip("\n")
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +45,7 @@ def sg_checkpoint(prepared, tmp_path_factory) -> Path:
     params["profiles"]["smoke"]["data"].update(root=str(prepared), image_root=str(EMBEDDED),
                                                limit_train=16, limit_val=8)
     (tmp / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    done = _sgpose(["train", "--params", tmp / "params.yaml", "--profile", "smoke", "--track",
+    done = run_cli(["train", "--params", tmp / "params.yaml", "--profile", "smoke", "--track",
                     "mpii", "--variant", "sg", "--epochs", "1", "--out", tmp / "run", "--quiet",
                     "--set", "train.val_every=0", "train.threads=1", "train.batch_size=8"],
                    cwd=tmp)
@@ -104,7 +85,7 @@ def _check_results(results, names, joints: int) -> None:
 
 def test_predict_writes_coco_results_and_one_png_per_image(sg_checkpoint, tmp_path):
     out = tmp_path / "pred"
-    done = _sgpose(["predict", LSPET_IMAGE, COCO_IMAGE, "--checkpoint", sg_checkpoint,
+    done = run_cli(["predict", LSPET_IMAGE, COCO_IMAGE, "--checkpoint", sg_checkpoint,
                     "--out", out])
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
@@ -126,7 +107,7 @@ def test_predict_writes_coco_results_and_one_png_per_image(sg_checkpoint, tmp_pa
 
 def test_predict_box_crops_the_person_there(sg_checkpoint, tmp_path):
     box = (40, 20, 100, 200)   # x, y, w, h
-    done = _sgpose(["predict", LSPET_IMAGE, "--checkpoint", sg_checkpoint, "--out", tmp_path,
+    done = run_cli(["predict", LSPET_IMAGE, "--checkpoint", sg_checkpoint, "--out", tmp_path,
                     "--box", ",".join(map(str, box))])
     assert done.returncode == 0, done.stderr
     xy = np.reshape(json.loads((tmp_path / "keypoints.json").read_text())[0]["keypoints"],
@@ -136,7 +117,7 @@ def test_predict_box_crops_the_person_there(sg_checkpoint, tmp_path):
 
 
 def test_predict_baseline_checkpoint_uses_its_own_track(coco_baseline_checkpoint, tmp_path):
-    done = _sgpose(["predict", COCO_IMAGE, "--checkpoint", coco_baseline_checkpoint,
+    done = run_cli(["predict", COCO_IMAGE, "--checkpoint", coco_baseline_checkpoint,
                     "--out", tmp_path, "--no-fuse"])
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
@@ -192,7 +173,7 @@ def test_bad_input_is_one_line(args, message, sg_checkpoint, bad_files, tmp_path
     if "--checkpoint" not in args:
         args += ["--checkpoint", sg_checkpoint]
     out = tmp_path / "out"
-    got = _one_line_error(run_cli_here(["predict", *args, "--out", out]))
+    got = one_line_error(run_cli_here(["predict", *args, "--out", out]), "predict")
     assert capfd.readouterr().err == ""   # nothing from OpenCV's or torch's C code either
     expected = message.format(**bad_files)
     if "not a readable checkpoint" in expected:   # torch names the failure in several ways

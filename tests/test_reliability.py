@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from cli_helpers import run_cli_here
+from cli_helpers import run_cli, run_cli_here
 from sgpose_lib.engine import checkpoint_io
 from sgpose_lib.engine.checkpoint_io import atomic_save, load_checkpoint
 from sgpose_lib.params import apply_overrides, load_config
@@ -234,12 +234,6 @@ def _smoke_params(tmp_path: Path, prepared: Path) -> Path:
     return params
 
 
-def _cli(args: list[str]) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "sgpose_lib.cli", *args], env=env,
-                          capture_output=True, text=True)
-
-
 def test_cli_resume_refuses_another_config_and_a_missing_run(prepared, tmp_path):
     params = _smoke_params(tmp_path, prepared)
     run = tmp_path / "run"
@@ -268,7 +262,7 @@ def test_cli_second_process_on_a_locked_folder_gets_a_clear_error(prepared, tmp_
     params = _smoke_params(tmp_path, prepared)
     run = tmp_path / "run"
     with checkpoint_io.folder_lock(run):
-        proc = _cli(["train", "--params", str(params), "--profile", "smoke", "--epochs", "1",
+        proc = run_cli(["train", "--params", str(params), "--profile", "smoke", "--epochs", "1",
                      "--out", str(run), "--quiet"])
     assert proc.returncode == 2 and "in use by another sgpose process" in proc.stderr
     assert sorted(p.name for p in run.iterdir()) == [".lock"]

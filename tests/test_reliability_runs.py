@@ -21,6 +21,7 @@ import torch
 
 from sgpose_lib.engine.checkpoint_io import load_checkpoint
 
+from cli_helpers import one_line_error
 from cli_helpers import run_cli_here as _here
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,15 +35,6 @@ def _cli(args: list, script: str | None = None) -> subprocess.CompletedProcess:
     head = ["-c", script] if script else ["-m", "sgpose_lib.cli"]
     return subprocess.run([sys.executable, *head, *map(str, args)], env=env,
                           capture_output=True, text=True)
-
-
-def _one_line_error(done: subprocess.CompletedProcess, command: str = "train") -> str:
-    """The message of a one-line CLI error (exit 2, no traceback), without its prefix."""
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
-    prefix = f"sgpose {command}: error: "
-    assert done.stderr.startswith(prefix), done.stderr
-    return done.stderr[len(prefix):].rstrip("\n")
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -79,11 +71,11 @@ def test_run_files_without_last_pt_are_not_overwritten(smoke, tmp_path):
     run = _copy(smoke, tmp_path)
     (run / "last.pt").unlink()
     before = _files(run)
-    message = _one_line_error(_here(smoke["args"] + ["--out", run]))
+    message = one_line_error(_here(smoke["args"] + ["--out", run]), "train")
     assert message == (f"{run}: holds a run (best.pt, log.jsonl, timing.jsonl, epochs.csv, "
                        "config.json, environment.json); --resume continues it, --restart "
                        "deletes it and starts over")
-    message = _one_line_error(_here(smoke["args"] + ["--out", run, "--resume"]))
+    message = one_line_error(_here(smoke["args"] + ["--out", run, "--resume"]), "train")
     assert message.startswith(f"{run}: nothing to resume (no last.pt); it holds best.pt, ")
     assert _files(run) == before
     done = _here(smoke["args"] + ["--out", run, "--restart"])
@@ -98,8 +90,8 @@ def test_restart_works_on_a_damaged_last_pt(smoke, tmp_path, flags):
     and the train notebook) starts over where last.pt cannot be read."""
     run = _copy(smoke, tmp_path)
     (run / "last.pt").write_bytes(b"\0" * 64)
-    assert "not a readable checkpoint" in _one_line_error(
-        _here(smoke["args"] + ["--out", run, "--resume"]))
+    assert "not a readable checkpoint" in one_line_error(
+        _here(smoke["args"] + ["--out", run, "--resume"]), "train")
     done = _here(smoke["args"] + ["--out", run, *flags])
     assert done.returncode == 0, done.stderr
     assert load_checkpoint(run / "last.pt")["epoch"] == 1
@@ -180,7 +172,7 @@ sys.exit(main(sys.argv[1:]))
 def test_full_disk_reported_by_torch_is_one_line_and_keeps_the_checkpoint(smoke, tmp_path):
     run = _copy(smoke, tmp_path)
     two = [a if a != "1" else "2" for a in smoke["args"]] + ["--out", run, "--resume"]
-    message = _one_line_error(_cli(two, script=FULL_DISK_IN_TORCH))
+    message = one_line_error(_cli(two, script=FULL_DISK_IN_TORCH), "train")
     assert message.endswith(": could not save checkpoint ([enforce fail at inline_container.cc:"
                             "626] . PytorchStreamWriter failed writing file data/3: file write "
                             "failed); the previous checkpoint is intact")
@@ -201,9 +193,9 @@ def test_flipped_bytes_in_a_weight_stop_evaluation_and_resume(smoke, tmp_path):
     path.write_bytes(bytes(data))
     expected = (f"{path}: damaged: its tensors do not match the checksum saved with them "
                 "(SHA-256); restore the file, or train the run again with --restart")
-    assert _one_line_error(_here(["evaluate", "--checkpoint", path, "--quiet"]),
+    assert one_line_error(_here(["evaluate", "--checkpoint", path, "--quiet"]),
                            "evaluate") == expected
-    assert _one_line_error(_here(smoke["args"] + ["--out", run, "--resume"])) == expected
+    assert one_line_error(_here(smoke["args"] + ["--out", run, "--resume"]), "train") == expected
 
 
 def test_checkpoint_without_a_checksum_loads_with_a_note(smoke, tmp_path):
@@ -239,7 +231,7 @@ def test_missing_image_in_a_dataloader_worker_is_one_line(smoke, prepared, tmp_p
     ann, images = _bad_image_split(prepared, tmp_path, "val", "missing")
     done = _cli(["evaluate", "--checkpoint", smoke["run"] / "last.pt", "--val-ann", ann,
                  "--image-root", images, "--workers", "1", "--quiet"])
-    assert _one_line_error(done, "evaluate") == (
+    assert one_line_error(done, "evaluate") == (
         f"{images / 'bad' / 'missing.jpg'} (record 0): image missing or unreadable")
 
 
@@ -248,7 +240,7 @@ def test_image_of_another_size_than_annotated_stops_evaluation(smoke, prepared, 
     entry = json.loads(ann.read_text())[0]
     done = _cli(["evaluate", "--checkpoint", smoke["run"] / "last.pt", "--val-ann", ann,
                  "--image-root", images, "--workers", "1", "--quiet"])
-    assert _one_line_error(done, "evaluate") == (
+    assert one_line_error(done, "evaluate") == (
         f"{images / 'bad' / 'tiny.jpg'} (record 0): image is 1 pixels wide and 1 high, its "
         f"annotation says {entry['width']} wide and {entry['height']} high")
 
@@ -257,7 +249,7 @@ def test_image_of_another_size_stops_training_unless_skipped(smoke, prepared, tm
     ann, images = _bad_image_split(prepared, tmp_path, "train", "tiny")
     args = smoke["args"] + ["--set", f"data.train_ann={ann}", f"data.image_root={images}",
                             "data.workers=1", "train.val_every=0"]
-    message = _one_line_error(_cli(args + ["--out", tmp_path / "stop"]))
+    message = one_line_error(_cli(args + ["--out", tmp_path / "stop"]), "train")
     assert message.startswith(f"{images / 'bad' / 'tiny.jpg'} (record 0): image is 1 pixels "
                               "wide and 1 high")
     assert message.endswith("; data.skip_bad_images: true skips such images in training")

@@ -114,11 +114,11 @@ def _mixed_machines_note(groups: Mapping[str, Mapping[int, str]], ablation_runs:
         env = read_json_or_none(run_folder / "train" / "environment.json")
         return device_of(env) if isinstance(env, dict) else None
 
+    ref_device = {seed: device(folder) for seed, folder in reference.items()}
     mixed: dict[tuple[str, str], list[str]] = {}
-    for label, names in groups.items():
+    for names in groups.values():
         for seed, key in names.items():
-            ours, ref = device(ablation_runs / key), (
-                device(reference[seed]) if seed in reference else None)
+            ours, ref = device(ablation_runs / key), ref_device.get(seed)
             if ours and ref and ours != ref:
                 mixed.setdefault((ours, ref), []).append(key)
     return "".join(
