@@ -1,6 +1,6 @@
 # Two entry points (see README): `make repro` runs the study, `make test` runs the tests.
 # Both create .venv and install every package from requirements.lock (exact versions, hashes
-# checked; torch 2.13.0 CPU build), then the package itself without resolving anything.
+# checked; torch 2.13.0 CPU build) with uv, then the package itself without resolving anything.
 # `make lock` refreshes the lock, `make notebooks` opens the notebooks in JupyterLab.
 PY ?= python3
 VENV := .venv
@@ -8,10 +8,18 @@ BIN := $(VENV)/bin
 LOCK := requirements.lock
 export DVC_NO_ANALYTICS := 1
 
+# uv installs the lock in seconds where pip takes minutes (same files: every hash is checked).
+# The torch CPU wheel lies in pip's find-links folder (PIP_FIND_LINKS or pip's config), which uv
+# does not read: it is passed on. Should uv fail (e.g. no index it can reach), pip installs.
+UV_VERSION := 0.13.9
+FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(shell $(PY) -m pip config get global.find-links 2>/dev/null))
+
 $(BIN)/.installed: pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install --require-hashes -r $(LOCK)
-	$(BIN)/pip install --no-deps -e .
+	$(BIN)/pip install -q uv==$(UV_VERSION) && $(BIN)/uv pip install -q -p $(BIN)/python --require-hashes \
+	  $(addprefix --find-links ,$(FIND_LINKS)) -r $(LOCK) \
+	  || { echo "uv failed: installing with pip"; $(BIN)/pip install --require-hashes -r $(LOCK); }
+	$(BIN)/pip install -q --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
@@ -33,7 +41,6 @@ test: setup
 # constraint; its CPU wheel (torch-2.13.0+cpu) is found in TORCH_WHEELS (a folder or a
 # find-links page). The lock is for CPython 3.11 (>= LOCK_PYTHON) on Linux x86_64.
 LOCK_VENV := .venv-lock
-UV_VERSION := 0.13.9
 TORCH_WHEELS ?= /opt/wheels
 LOCK_PYTHON ?= 3.11.7
 LOCK_ARGS ?=
