@@ -14,6 +14,7 @@ from sgpose_lib.bench.render import render_markdown, write_report
 from sgpose_lib.bench.run import run_bench
 from sgpose_lib.bench.scaling import plot_scaling
 from sgpose_lib.bench.shared_load import LOADS, bench_shared_load
+from sgpose_lib.bench.train_settings import REFERENCE, bench_train_settings
 from sgpose_lib.bench.timing import PeakMemory
 from sgpose_lib.config import SGM_SITES, Config, ModelConfig
 from sgpose_lib.errors import ConfigError
@@ -245,6 +246,32 @@ def test_shared_load_section_at_tiny_size(tmp_path):
     text = md.read_text()
     assert "## Shared load" in text and "| OMP_WAIT_POLICY=PASSIVE |" in text and "| default |" in text
     assert "100 %" in text
+
+
+def test_train_settings_section_at_tiny_size(prepared, tmp_path):
+    """Whole epochs of the smoke profile's SG run (32 samples) per setting in fresh processes:
+    each epoch's img/s from the run's timing.jsonl, steady = the epoch after the first, the ratio
+    to the reference in the same round (the reference's own: exactly 1), and the report's table."""
+    logged: list[str] = []
+    res = bench_train_settings(1, epochs=2, log=logged.append, tracks=("mpii",), limit_train=32,
+                               profile="smoke", prepared=prepared,
+                               train_settings={REFERENCE: [], "contiguous": ["train.channels_last=false"]})
+    rows = res["tracks"]["mpii"]
+    assert list(rows) == [REFERENCE, "contiguous"] and len(logged) == 2
+    for row in rows.values():
+        run = row["rounds"][0]
+        assert "error" not in run, run
+        assert len(run["img_s"]) == 2 and run["steady_img_s"] == run["img_s"][1] > 0
+    assert rows[REFERENCE]["ratio"] == {"median": 1.0, "min": 1.0, "max": 1.0, "n": 1}
+    ratio = rows["contiguous"]["rounds"][0]["steady_img_s"] / rows[REFERENCE]["rounds"][0]["steady_img_s"]
+    assert rows["contiguous"]["ratio"]["median"] == pytest.approx(ratio)
+    assert res["settings"]["profile"] == "smoke" and res["settings"]["limit_train"] == 32
+    md, _ = write_report(tmp_path, "cpu", {"train_settings": res})
+    text = md.read_text()
+    assert "## Training settings: whole epochs of the `smoke` profile's SG runs" in text
+    assert f"| {REFERENCE} | " in text and "| 1.00x (1.00-1.00) |" in text
+    with pytest.raises(ConfigError, match="prepare the data first"):
+        bench_train_settings(1, profile="smoke", prepared=tmp_path / "nothing")
 
 
 def test_engine_bench_dry_run_at_tiny_size(prepared, tmp_path):

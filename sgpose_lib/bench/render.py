@@ -1,7 +1,7 @@
 """The bench report: `<out>/bench_<device>.json` (every sample) and `<out>/bench_<device>.md`.
 
 The Markdown is always re-rendered from the whole JSON, whose top-level keys are the sections
-(`main`, `data`, `scaling`, `ops`, `shared_load`); a run that measures some sections merges them
+(`main`, `data`, `scaling`, `ops`, `shared_load`, `train_settings`); a run that measures some sections merges them
 into the existing JSON and keeps the others. Times are shown in ms per image
 (`render_sections.ms`: 1 decimal from 10 ms, else 3 significant digits), memory in MiB (2**20
 bytes), multiply-adds in G (1e9). The sections other than `main` are rendered in render_sections.py.
@@ -16,7 +16,7 @@ from ..errors import ConfigError
 from .main import COMPILED_OPTION, FUSED_OPTION, upsampling_verdict
 from .models import VARIANT_TITLES, VARIANTS
 from .render_sections import (data_lines, ms, ops_lines, scaling_lines, settings_line,
-                              shared_load_lines)
+                              shared_load_lines, train_settings_lines)
 from .timing import MIB, paired_ratio
 
 TRAIN_STEP_NOTE = (
@@ -25,7 +25,7 @@ TRAIN_STEP_NOTE = (
     "Dynamic Weight Averaging), the finite-loss check, backward, Adam, and the .item() reads of the "
     "logged losses, as in training; earlier reports timed the step without the DWA bookkeeping and "
     "the .item() reads.")
-SECTIONS = ("main", "data", "scaling", "ops", "shared_load")
+SECTIONS = ("main", "data", "scaling", "ops", "shared_load", "train_settings")
 
 
 def _mib(b: float) -> str:
@@ -53,6 +53,8 @@ def render_markdown(result: dict) -> str:
         lines += scaling_lines(result["scaling"])
     if result.get("shared_load"):
         lines += shared_load_lines(result["shared_load"])
+    if result.get("train_settings"):
+        lines += train_settings_lines(result["train_settings"])
     return "\n".join(lines)
 
 

@@ -8,7 +8,9 @@ sample), then re-renders `<out>/bench_<device>.md` from the whole JSON (`render`
 - `scaling=True`: train step time over widths x input sizes, with a log-log plot (`scaling`);
 - `ops=True`: torch.profiler's top ops of an SG train step (`ops`);
 - `shared_load=True`: the `cpu` profile's train step alone and beside a busy process, under
-  OpenMP wait settings (`shared_load`; CPU only).
+  OpenMP wait settings (`shared_load`; CPU only);
+- `train_settings=True`: whole training epochs of the `cpu` profile's runs under each training
+  setting against the profile's own, alternating rounds (`train_settings`; CPU only).
 Timing (`timing`): warm-up, then `repeats` timed calls, wall-clock, medians; on CPU the report
 gives the CPU share of the timed calls: below ~0.9, other processes took the cores and the times
 are inflated. The GPU modes (bf16, channels_last, torch.compile) are in `cuda_modes`.
@@ -28,19 +30,21 @@ from .ops import bench_ops
 from .render import write_report
 from .scaling import bench_scaling
 from .shared_load import bench_shared_load, shared_load_config
+from .train_settings import bench_train_settings
 from .timing import cpu_name, load_average
 
 
 def run_bench(model: str, input_size: tuple[int, int], device: str, batch: int, out: str, repeats: int,
               scaling: bool = False, threads: int = 0, compile: bool = True, data: bool = True,
-              ops: bool = False, shared_load: bool = False) -> dict:
+              ops: bool = False, shared_load: bool = False, train_settings: bool = False) -> dict:
     """`sgpose bench`: baseline vs SG of preset `model` at input_size = (width, height), `batch`
     images, `repeats` timed calls; writes `<out>/bench_<device>.md` and `.json` and returns the result.
 
     scaling=True runs the scaling study (figure in `<out>/figures/bench_scaling.png`), ops=True the
     torch.profiler top ops of an SG train step, shared_load=True the shared-load case (the `cpu`
-    profile's step, `repeats` timed steps per measurement; model, input and batch do not apply);
-    any of them runs instead of the main and data sections and is merged into the existing report.
+    profile's step, `repeats` timed steps per measurement; model, input and batch do not apply),
+    train_settings=True the training settings (the `cpu` profile's runs, `repeats` rounds of
+    whole epochs; model, input and batch do not apply); any of them runs instead of the main and data sections and is merged into the existing report.
     threads > 0 sets torch.set_num_threads; compile=False skips torch.compile; data=False skips
     the data section."""
     if model not in PRESETS:
@@ -50,6 +54,8 @@ def run_bench(model: str, input_size: tuple[int, int], device: str, batch: int, 
         raise ConfigError("--batch and --repeats must be > 0")
     if shared_load and device != "cpu":
         raise ConfigError("--shared-load: the shared-load case runs on the CPU (--device cpu)")
+    if train_settings and device != "cpu":
+        raise ConfigError("--train-settings: the cpu profile's runs train on the CPU (--device cpu)")
     if threads > 0:
         torch.set_num_threads(threads)
     out_dir = Path(out)
@@ -67,6 +73,8 @@ def run_bench(model: str, input_size: tuple[int, int], device: str, batch: int, 
         sections["ops"] = bench_ops(model, input_size, device, batch, log=log)
     if shared_load:
         sections["shared_load"] = bench_shared_load(shared_load_config(), repeats, log)
+    if train_settings:
+        sections["train_settings"] = bench_train_settings(repeats, log=log)
     if not sections:
         sections["main"] = bench_main(model, input_size, device, batch, repeats, compile, log)
         sections["data"] = (bench_data(device, repeats, log) if data else

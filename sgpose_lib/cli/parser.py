@@ -209,6 +209,10 @@ def _add_bench(sub) -> None:
                    help="only the shared-load case, added to the report: the cpu profile's train step "
                    "alone and beside a busy process, under OpenMP wait settings (--repeats steps each; "
                    "--model, --input, --batch do not apply)")
+    s.add_argument("--train-settings", action="store_true",
+                   help="only the training settings, added to the report: whole epochs of the cpu "
+                   "profile's SG runs on both tracks under each setting against the profile's own, "
+                   "in --repeats alternating rounds (--model, --input, --batch do not apply)")
     s.add_argument("--out", default="reports",
                    help="folder for bench_<device>.md and .json (and figures/)")
     s.set_defaults(func=cmd_bench)
