@@ -1,8 +1,8 @@
 """The bench report: `<out>/bench_<device>.json` (every sample) and `<out>/bench_<device>.md`.
 
 The Markdown is always re-rendered from the whole JSON, whose top-level keys are the sections
-(`main`, `data`, `scaling`, `ops`, `shared_load`, `train_settings`); a run that measures some sections merges them
-into the existing JSON and keeps the others. Times are shown in ms per image
+(`main`, `data`, `scaling`, `ops`, `shared_load`, `train_settings`); a run that measures some
+sections merges them into the existing JSON and keeps the others. Times are shown in ms per image
 (`render_sections.ms`: 1 decimal from 10 ms, else 3 significant digits), memory in MiB (2**20
 bytes), multiply-adds in G (1e9). The sections other than `main` are rendered in render_sections.py.
 """

@@ -2,9 +2,9 @@
 
 `data_lines` (data pipeline vs training throughput), `scaling_lines` (train step time vs width and
 input size), `shared_load_lines` (the train step beside a busy process), `train_settings_lines`
-(whole training epochs per setting), `ops_lines` (torch.profiler top ops); each takes its section of the bench JSON and returns Markdown lines. `settings_line` is
-the settings line every section starts with; `ms` formats ms per image (1 decimal from 10 ms, else 3
-significant digits).
+(whole training epochs per setting), `ops_lines` (torch.profiler top ops); each takes its section
+of the bench JSON and returns Markdown lines. `settings_line` is the settings line every section
+starts with; `ms` formats ms per image (1 decimal from 10 ms, else 3 significant digits).
 """
 from __future__ import annotations
 

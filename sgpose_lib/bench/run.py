@@ -44,7 +44,8 @@ def run_bench(model: str, input_size: tuple[int, int], device: str, batch: int, 
     torch.profiler top ops of an SG train step, shared_load=True the shared-load case (the `cpu`
     profile's step, `repeats` timed steps per measurement; model, input and batch do not apply),
     train_settings=True the training settings (the `cpu` profile's runs, `repeats` rounds of
-    whole epochs; model, input and batch do not apply); any of them runs instead of the main and data sections and is merged into the existing report.
+    whole epochs; model, input and batch do not apply); any of them runs instead of the main and
+    data sections and is merged into the existing report.
     threads > 0 sets torch.set_num_threads; compile=False skips torch.compile; data=False skips
     the data section."""
     if model not in PRESETS:

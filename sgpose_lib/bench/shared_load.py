@@ -30,6 +30,7 @@ from ..params import load_config, project_root
 from ..openmp import CHOICE_VARIABLE
 from .models import bench_model, make_train_step
 from .timing import cpu_share, load_average, seconds, settings
+from .workers import run_worker
 
 WAIT_KEYS = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", CHOICE_VARIABLE)  # cleared, then set as below
 WAIT_SETTINGS: dict[str, dict[str, str]] = {
@@ -83,20 +84,13 @@ def _run_worker(job: dict, wait_env: dict[str, str], busy: bool) -> dict:
     beside a busy-loop process if `busy`; the worker's JSON, or {"error"}."""
     env = {k: v for k, v in os.environ.items() if k not in WAIT_KEYS}
     env.update(wait_env)
-    package_root = str(Path(__file__).resolve().parents[2])  # this very sgpose_lib in the worker
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     spinner = subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if busy else None
     try:
-        proc = subprocess.run([sys.executable, "-m", __name__, json.dumps(job)], env=env,
-                              capture_output=True, text=True)
+        return {**run_worker(__name__, job, env), "env": wait_env}
     finally:
         if spinner is not None:
             spinner.terminate()
             spinner.wait()
-    if proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": f"worker failed ({proc.returncode}): {tail}"[:300], "env": wait_env}
-    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "env": wait_env}
 
 
 def measure(job: dict) -> dict:

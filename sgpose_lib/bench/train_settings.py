@@ -3,8 +3,8 @@ profile's own, in alternating rounds.
 
 Each measurement trains the `cpu` profile's SG run of one track (`engine.train.train`: the data
 loader with the profile's workers, augmentation, targets, the train step, the epoch's checkpoint)
-for `epochs` epochs without validation, in a fresh process (the OpenMP runtime and torch.compile
-keep state within a process) and a temporary run folder, and reads the run's own `timing.jsonl`.
+for `epochs` epochs without validation, in a fresh process (`workers`) and a temporary run folder,
+and reads the run's own `timing.jsonl` (`engine_epochs.bench_engine_setting`).
 Steady img/s = the median of the epochs after the first (the first holds the loader's start-up
 and torch.compile's compilation). A round measures every setting once on each track, the
 profile's own first; ratio = a setting's steady img/s over the profile's in the same round, so
@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 from ..config import config_from_dict
 from ..errors import ConfigError
 from ..params import apply_overrides, load_config, project_root
+from .engine_epochs import bench_engine_setting
 from .timing import load_average, settings
+from .workers import run_worker
 
 REFERENCE = "the profile's own"
 # name -> `--set` overrides on the profile's run; the reference first
@@ -75,8 +75,8 @@ def bench_train_settings(rounds: int, epochs: int = 2, log: Callable[[str], None
     for r in range(rounds):
         for track in tracks:
             for name, overrides in train_settings.items():
-                run = _run_worker(run_config(track, overrides, limit_train, profile, prepared),
-                                  epochs)
+                cfg = run_config(track, overrides, limit_train, profile, prepared)
+                run = run_worker(__name__, {"config": cfg.to_dict(), "epochs": epochs})
                 res["tracks"][track][name]["rounds"].append(run)
                 log(f"round {r + 1}, {track}, {name}: " + (run["error"] if "error" in run else
                                                            f"{run['steady_img_s']:.1f} img/s"))
@@ -93,28 +93,12 @@ def bench_train_settings(rounds: int, epochs: int = 2, log: Callable[[str], None
     return res
 
 
-def _run_worker(cfg, epochs: int) -> dict:
-    """One measurement in a fresh process: its epochs' img/s and steady img/s, or {"error"}."""
-    job = json.dumps({"config": cfg.to_dict(), "epochs": epochs})
-    proc = subprocess.run([sys.executable, "-m", __name__, job], capture_output=True, text=True)
-    if proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": f"worker failed ({proc.returncode}): {tail}"[:300]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def measure(job: dict) -> dict:
-    """The worker: train job["config"] for job["epochs"] epochs in a temporary folder."""
-    from ..engine.train import train
+    """The worker: job["config"] trained for job["epochs"] epochs in a temporary folder
+    (`engine_epochs.bench_engine_setting`: each epoch's img/s, steady img/s, data-wait share)."""
     cfg = config_from_dict(job["config"])
     cfg.train.epochs, cfg.train.lr_steps = job["epochs"], (job["epochs"] + 1,)
-    with tempfile.TemporaryDirectory(prefix="sgpose-train-settings-") as tmp:
-        train(cfg, Path(tmp) / "run", progress=False)
-        rows = [json.loads(line) for line in
-                (Path(tmp) / "run" / "timing.jsonl").read_text().splitlines()]
-    return {"img_s": [r["img_per_s"] for r in rows],
-            "steady_img_s": statistics.median(r["img_per_s"] for r in rows[1:]),
-            "data_wait_share": statistics.median(r["data_wait_share"] for r in rows[1:])}
+    return bench_engine_setting(cfg, log=lambda _: None)
 
 
 if __name__ == "__main__":
