@@ -303,6 +303,23 @@ def test_report_of_an_until_plateau_setting(tmp_path):
             "two drops after it; the runs are not finished: the verdict is provisional." in verdict)
 
 
+def test_wall_time_sums_the_epochs_and_the_median_epoch_shows_the_pace(tmp_path):
+    """A run paused for 100 s in one epoch: its summed epoch time holds the pause (153 epochs of
+    1 s + 100 s = 253 s = 4.2 min), its median epoch (1 s) does not."""
+    from sgpose_lib.report.convergence import build
+    params = _plateau_params(tmp_path)
+    for name, offset in (("b0", 0.0), ("s0", 2.0), ("b1", 1.0), ("s1", 3.0)):
+        _plateau_run(tmp_path / "runs" / name / "train", offset)
+    csv = tmp_path / "runs" / "b0" / "train" / "epochs.csv"
+    table = pd.read_csv(csv)
+    table.loc[table["epoch"] == 40, "seconds"] = 100.0
+    table.to_csv(csv, index=False)
+    summary = build(params, tmp_path / "runs", tmp_path / "out", n_resamples=200)
+    assert (summary["runs"]["b0"]["wall_s"], summary["runs"]["b0"]["epoch_median_s"]) == (253.0, 1.0)
+    text = (tmp_path / "out" / "convergence.md").read_text()
+    assert "b0 4.2 min (154 epochs, median epoch 1 s); s0 2.6 min (154 epochs, median epoch 1 s)" in text
+
+
 def _environment(folder: Path, cpu: str) -> None:
     (folder / "environment.json").write_text(json.dumps({"cpu": cpu, "torch_threads": 2,
                                                          "cuda_device": None}))

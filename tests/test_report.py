@@ -269,7 +269,8 @@ def test_results_section_opens_with_the_answer_and_the_claims(study, tmp_path):
     row = next(ln for ln in text.splitlines() if ln.startswith("| SG improves MPII PCKh@0.5"))
     assert ("+0.4 [−8.5, +9.3] (n = 2; t-test p = 0.500; MDE 4.4), PCKh Mean, 179–185 epochs, "
             "2 of 3 seed pairs with equal schedules | **not resolved**: the gain is at most +9.3; "
-            "seed pairs needed (80 % power) for the paper's +0.3: ") in row
+            "seed pairs needed (80 % power, at the SD of these 2 pairs, 1.00, from 1 degree of "
+            "freedom: a rough guide) for the paper's +0.3: ") in row
 
 
 def test_dark_beside_sg_by_hand(study):

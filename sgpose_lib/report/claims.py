@@ -69,7 +69,11 @@ def _verdict_cell(e: Estimate | None, good_if_positive: bool, effects) -> str:
         text += f": {fmt_bound(e, good_if_positive)}"
     if e is not None and e.n >= 2 and math.isfinite(e.sd) and effects:
         needs = [f"{name}: {n_needed(e.sd, size) or '> 100,000'}" for name, size in effects]
-        text += f"; seed pairs needed (80 % power) for {', '.join(needs)}"
+        # n_needed extrapolates from the observed SD, itself uncertain with few pairs
+        rough = (f", from {e.n - 1} degree{'s' if e.n > 2 else ''} of freedom: a rough guide"
+                 if e.n < 5 else "")
+        text += (f"; seed pairs needed (80 % power, at the SD of these {e.n} pairs, "
+                 f"{fmt_number(e.sd, 2)}{rough}) for {', '.join(needs)}")
     return text
 
 

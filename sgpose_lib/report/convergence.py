@@ -130,10 +130,13 @@ def _write(params: Mapping, runs: list[CurveRun], where: dict[str, Trained],
         for column, label, factor in metrics:
             parts.append(_metric_part(runs, track, (column, label, factor), epochs, rule,
                                       summary, curves, n_resamples, seed))
-    walls = [f"{n} {v['wall_s'] / 60:.1f} min ({v['epochs_done']} epochs)"
+    walls = [f"{n} {v['wall_s'] / 60:.1f} min ({v['epochs_done']} epochs, median epoch "
+             f"{v['epoch_median_s']:.0f} s)"
              for n, v in summary["runs"].items() if v.get("wall_s")]
     if walls:
-        parts.append("\nTraining wall time per run (epoch time summed, validation excluded): "
+        parts.append("\nTraining wall time per run (epoch time summed, validation excluded; an "
+                     "epoch counts its whole wall time, also while its process was paused or "
+                     "shared the cores, and the median epoch shows the pace): "
                      + "; ".join(walls) + ".\n")
     if curves.tables:
         curve_figure(curves.tables, curves.labels, f"Convergence (setting {params['setting']}, "

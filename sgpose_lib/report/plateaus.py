@@ -23,8 +23,8 @@ EARLIER_CHECKS = 3  # checks shown before the deciding one: how close to the thr
 
 def run_plateaus(runs: Sequence[CurveRun], track: str, column: str, factor: float,
                  fixed_epochs: int | None, summary_runs: dict) -> list[str]:
-    """Each run's two decisions for `column`, recorded with its epochs done and wall time in
-    `summary_runs`; one text per run. `fixed_epochs`: the setting's epochs of the track (drops at
+    """Each run's two decisions for `column`, recorded with its epochs done, wall time (epoch
+    seconds summed) and median epoch seconds in `summary_runs`; one text per run. `fixed_epochs`: the setting's epochs of the track (drops at
     the paper's fractions of them), None where each run has its own (config.json)."""
     texts = []
     for r in runs:
@@ -36,10 +36,12 @@ def run_plateaus(runs: Sequence[CurveRun], track: str, column: str, factor: floa
                  else r.lr_steps[0] if r.lr_steps else r.done)
         p = plateau(curve, epochs)
         p["before_first_drop"] = plateau(curve[curve.index <= first], first)
-        wall = float(r.table["seconds"].sum()) if "seconds" in r.table else None
+        seconds = r.table["seconds"].dropna() if "seconds" in r.table else None
         entry = summary_runs.setdefault(r.name, {})
         entry.setdefault("epochs_done", r.done)
-        entry.setdefault("wall_s", wall)
+        entry.setdefault("wall_s", float(seconds.sum()) if seconds is not None else None)
+        entry.setdefault("epoch_median_s", float(seconds.median())
+                         if seconds is not None and len(seconds) else None)
         entry[column] = p
         texts.append(_plateau_text(r.name, p, r.done, epochs, constant=not fixed_epochs
                                    and not r.lr_steps))
