@@ -24,8 +24,9 @@ EARLIER_CHECKS = 3  # checks shown before the deciding one: how close to the thr
 def run_plateaus(runs: Sequence[CurveRun], track: str, column: str, factor: float,
                  fixed_epochs: int | None, summary_runs: dict) -> list[str]:
     """Each run's two decisions for `column`, recorded with its epochs done, wall time (epoch
-    seconds summed) and median epoch seconds in `summary_runs`; one text per run. `fixed_epochs`: the setting's epochs of the track (drops at
-    the paper's fractions of them), None where each run has its own (config.json)."""
+    seconds summed) and median epoch seconds in `summary_runs`; one text per run.
+    `fixed_epochs`: the setting's epochs of the track (drops at the paper's fractions of them),
+    None where each run has its own (config.json)."""
     texts = []
     for r in runs:
         if r.track != track or r.table is None:
