@@ -408,7 +408,7 @@ def test_unequal_pair_gives_the_gain_at_the_last_budget_before_either_first_lr_d
 
 
 def test_ended_first_names_the_shorter_variant_and_nothing_without_one():
-    from sgpose_lib.report.curves import _ended_first
+    from sgpose_lib.report.curve_plots import _ended_first
     d = Estimate(1.0, n=1)
     both = pd.DataFrame({"epoch": [5, 10], "baseline": [d, d], "sg": [d, None], "diff": [d, None]})
     assert _ended_first(both) == "the SG run ends at epoch 5"

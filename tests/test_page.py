@@ -211,7 +211,7 @@ def test_curve_legends_name_a_band_only_where_there_is_one():
     """n = 1 per variant: no band and no CI in any legend; the lr drops have a legend entry;
     the SG run ends first: the difference panel spans the baseline's epochs and shades those
     without a pair; epoch ticks are whole numbers."""
-    from sgpose_lib.report.curves import plot_curves
+    from sgpose_lib.report.curve_plots import plot_curves
     table = pd.DataFrame([{"epoch": e, "baseline": _est(10.0 + e, 1),
                            "sg": _est(11.0 + e, 1) if e <= 2 else None,
                            "diff": _est(1.0, 1) if e <= 2 else None} for e in (1, 2, 3)])
@@ -231,7 +231,7 @@ def test_curve_legends_name_a_band_only_where_there_is_one():
 
 
 def test_curve_legends_with_seeds_name_the_band():
-    from sgpose_lib.report.curves import plot_curves
+    from sgpose_lib.report.curve_plots import plot_curves
     table = pd.DataFrame([{"epoch": e, "baseline": _est(10.0, 2, (9.0, 11.0)),
                            "sg": _est(11.0, 2, (10.0, 12.0)), "diff": _est(1.0, 2, (0.5, 1.5))}
                           for e in (5, 10)])

@@ -11,7 +11,7 @@ stats.verdict of the t-interval, with the bound (the largest effect the interval
 it is not resolved. "15 epochs" is the default study at the end of its 15-epoch schedule (the
 evaluation stage: flip test, all validation persons); "trained to the plateau" is the convergence
 pipeline, the end of each run (mean of its last 3 validations) over the pairs whose two runs
-trained the same schedule. `dark_lines` puts SG's gain beside that of the DARK decoder.
+trained the same schedule. dark_gains.py puts SG's gain beside that of the DARK decoder.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from typing import Mapping
 import pandas as pd
 
 from .paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
-from .runs import Study
+from .dark_gains import DARK_NOTE, dark_lines
 from .formatting import NO_RUN, fmt_bound, fmt_estimate, fmt_number, fmt_tests
 from .stats import Estimate, n_needed, paired_difference, verdict
 from .table import write_table
@@ -209,57 +209,6 @@ def answer_sentences(claims: list[Claim]) -> str:
         second = (f"The gain at 15 epochs exceeds the paper's +{PAPER_EFFECT['PCKh']} PCKh "
                   f"(t-interval above it, MDE {fmt_number(e.mde)} with {e.n} pairs).")
     return f"{first} {second}"
-
-
-DARK_METRICS = {"mpii": ("Mean", 1.0, "PCKh@0.5 Mean"), "coco": ("AP", 100.0, "AP × 100")}
-
-
-def dark_gains(study: Study) -> dict:
-    """Per track, three gains paired by seed over the baseline with the standard decoder: SG
-    (SG-HRNet, standard decoder), DARK (the baseline decoded with DARK: the same network) and
-    both (SG-HRNet decoded with DARK); each an Estimate's dict, from eval/metrics.json and
-    eval/dark/metrics.json. Tracks without DARK results are left out."""
-    from .validate import read_metrics  # the validated reader of the report's inputs
-    out = {}
-    for track, (metric, scale, _) in DARK_METRICS.items():
-        vals: dict[tuple[str, str], dict[int, float]] = {}
-        for r in study.used:
-            group = {(track, study.baseline, None): "baseline",
-                     (track, study.sg, study.sg_radius): "sg"}.get(r.group)
-            dark = r.folder / "eval" / "dark" / "metrics.json"
-            if group is None or not dark.is_file():
-                continue
-            value = read_metrics(dark).get(metric)
-            vals.setdefault((group, "standard"), {})[r.seed] = r.metrics.get(metric, math.nan) * scale
-            vals.setdefault((group, "dark"), {})[r.seed] = (math.nan if value is None
-                                                            else value * scale)
-        base = vals.get(("baseline", "standard"))
-        if not base or ("sg", "dark") not in vals:
-            continue
-        out[track] = {name: paired_difference(vals[key], base).to_dict()
-                      for name, key in (("sg", ("sg", "standard")),
-                                        ("dark", ("baseline", "dark")),
-                                        ("both", ("sg", "dark")))}
-    return out
-
-
-def dark_lines(gains: Mapping) -> list[str]:
-    """One line per track: the gain of SG, of DARK and of both, each with its t-interval."""
-    lines = []
-    for track, g in gains.items():
-        label = DARK_METRICS[track][2]
-        parts = [f"{name} {fmt_estimate(_est(g[key]), signed=True)} (n = {g[key]['n']}"
-                 + (f", p = {g[key]['p']:.3f})" if g[key].get("p") is not None else ")")
-                 for name, key in (("SG", "sg"), ("DARK", "dark"), ("both", "both"))]
-        lines.append(f"- {track} track, {label}, gain over the baseline with the standard "
-                     f"decoder, paired by seed: " + "; ".join(parts) + ".")
-    return lines
-
-
-DARK_NOTE = ("Beside SG's gain, that of the training-free DARK decoder (Zhang et al., CVPR 2020: "
-             "Gaussian modulation of the heatmaps, then a Taylor step at the maximum of the "
-             "log-heatmap), which on HRNet-W32 adds to MPII what the paper's SG adds (90.3 → "
-             "90.6); every run is evaluated with both decoders (`runs/<run>/eval/` and `eval/dark/`).")
 
 
 COLUMNS = ("Claim", "Paper's evidence", "Ours, 15 epochs", "Verdict, 15 epochs",

@@ -21,8 +21,9 @@ from typing import Mapping
 import pandas as pd
 from ..engine.convergence_runs import plateau_rule, read_params
 from ..engine.schedule import PLATEAU_MIN_EPOCHS, PLATEAU_TOL, PlateauRule, paper_milestones
-from .curves import (CURVE_METRICS, FINAL_VALIDATIONS, CurveRun, curve_figure, curve_frame,
-                     curve_markdown, final_row, per_epoch, read_curve, uneven_ends)
+from .curve_plots import curve_figure
+from .curves import (CURVE_METRICS, FINAL_VALIDATIONS, CurveRun, curve_frame, curve_markdown,
+                     final_row, per_epoch, read_curve, uneven_ends)
 from .machines import Trained, mixed_pairs, trained, trained_on
 from .plateaus import run_plateaus, schedule_text
 from .formatting import fmt_estimate

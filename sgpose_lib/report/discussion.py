@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from ..analysis.backgrounds import CONDITIONS
-from .claims import CLAIMS_NOTE, DARK_NOTE, dark_lines
+from .claims import CLAIMS_NOTE
+from .dark_gains import DARK_NOTE, dark_lines
 from .convergence_verdict import verdict_markdown
 from .findings import CONDITION_TEXT
 from .paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from ..config import SGM_SITES, TRACKS
 from ..model import model_complexity
-from .claims import claims_markdown, claims_table, dark_gains
+from .claims import claims_markdown, claims_table
+from .dark_gains import dark_gains
 from .curves import study_curves
 from .person_bootstrap import study_two_stage
 from .discussion import discussion

@@ -14,7 +14,8 @@ import warnings
 from pathlib import Path
 
 from ..analysis.backgrounds import CONDITIONS
-from .claims import answer_sentences, build_claims, claims_markdown, dark_lines
+from .claims import answer_sentences, build_claims, claims_markdown
+from .dark_gains import dark_lines
 from .page import build_report
 from .runs import read_json_or_none
 from .formatting import NO_RUN, UNDEFINED, fmt_estimate
