@@ -11,6 +11,7 @@ import torch.nn as nn
 from sgpose_lib.bench.main import upsampling_calls
 from sgpose_lib.bench.models import VARIANTS, with_upsample
 from sgpose_lib.bench.render import render_markdown, write_report
+from sgpose_lib.bench.roofline import roofline_summary
 from sgpose_lib.bench.run import run_bench
 from sgpose_lib.bench.scaling import plot_scaling
 from sgpose_lib.bench.shared_load import LOADS, bench_shared_load
@@ -223,6 +224,40 @@ def test_cli_flags_reach_the_bench_and_the_profiler_table(tmp_path):
     assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1 + 1e-9
     assert any("conv" in o["op"] for o in ops["ops"])  # convolutions are among the top CPU ops
     assert "## Where the time goes: torch.profiler" in (tmp_path / "bench_cpu.md").read_text()
+
+
+def test_roofline_summary_by_hand():
+    """1 G multiply-adds per image, batch 2: 4 GFLOP per forward. The GEMM (50 GFLOP) runs at 100
+    then 50 GFLOP/s; the official path at 40 then 20 (0.4 of it), ours at 80 then 40 (0.8);
+    0.6 x the official time needs 66.7 then 33.3 GFLOP/s, 2/3 of the GEMM rate in both rounds."""
+    r = roofline_summary(1e9, 2, {"official": [0.1, 0.2], "ours": [0.05, 0.1]}, [0.5, 1.0], 50e9,
+                         "official", target=0.6)
+    assert r["gemm_gflops"] == pytest.approx(75)
+    off, ours = r["paths"]["official"], r["paths"]["ours"]
+    assert off["ms_per_img"] == pytest.approx(75) and ours["ms_per_img"] == pytest.approx(37.5)
+    assert off["gflops"] == pytest.approx(30) and ours["gflops"] == pytest.approx(60)
+    assert off["share_of_gemm"] == pytest.approx(0.4) and ours["share_of_gemm"] == pytest.approx(0.8)
+    assert off["vs_official"] == pytest.approx(1) and ours["vs_official"] == pytest.approx(0.5)
+    assert r["target"]["ms_per_img"] == pytest.approx(45) and r["target"]["gflops"] == pytest.approx(50)
+    assert r["target"]["share_of_gemm"] == pytest.approx(2 / 3)
+
+
+def test_roofline_section_merges_into_the_report(tmp_path):
+    write_report(tmp_path, "cpu", {"data": {"available": False, "reason": "test"}})
+    result = run_bench("hrnet_tiny", (64, 64), "cpu", 2, str(tmp_path), 2, compile=False,
+                       roofline=True)
+    assert result["data"]["reason"] == "test" and "main" not in result  # merged, nothing else run
+    rf = result["roofline"]
+    for v in VARIANTS:
+        row = rf["variants"][v]
+        assert list(row["paths"]) == ["official upsampling (nn.Upsample scale_factor)",
+                                      "BN folded + channels_last"]
+        assert all(len(t) == 2 for t in row["samples_s"].values()) and row["gemm_gflops"] > 0
+        assert row["paths"]["official upsampling (nn.Upsample scale_factor)"]["vs_official"] == 1
+    assert len(rf["gemm_samples_s"]) == 2 and rf["settings"]["gemm_n"] == 2048
+    text = (tmp_path / "bench_cpu.md").read_text()
+    assert "## Roofline: the eval paths against" in text and "| target: 0.6 x official |" in text
+    assert "Verdict: 0.6 x the official time needs" in text
 
 
 def test_shared_load_section_at_tiny_size(tmp_path):

@@ -55,23 +55,43 @@ class EvalOption:
             return self.model(x)
 
 
+OFFICIAL_OPTION = "official upsampling (nn.Upsample scale_factor)"  # the official code's path
+
+
+def official_option(plain: nn.Module) -> EvalOption:
+    """The official HRNet's eval path: eager, nn.Upsample(scale_factor) in the fusions."""
+    return EvalOption(OFFICIAL_OPTION, with_upsample(plain, "scale_factor"))
+
+
+def fused_option(model: nn.Module) -> EvalOption:
+    """Ours below the compile threshold: BN folded into the convs, channels_last, eager."""
+    return EvalOption(FUSED_OPTION, prepare_for_inference(model, channels_last=True, fuse_bn=True),
+                      channels_last=True)
+
+
+def compiled_option(model: nn.Module) -> EvalOption:
+    """Ours above the compile threshold: the fused model through torch.compile, frozen weights."""
+    fused = prepare_for_inference(model, channels_last=True, fuse_bn=True)
+    return EvalOption(COMPILED_OPTION, torch.compile(fused, options={"freezing": True}),
+                      channels_last=True)
+
+
 def eval_options(model: nn.Module, use_compile: bool) -> list[EvalOption]:
     """The eval-time variants of `model` (the first, plain eager under inference_mode, is the
-    reference). torch.compile is added by the caller, which times its compilation."""
+    reference); with use_compile also the two torch.compile options, whose first call (the
+    compilation) the caller times apart."""
     plain = copy.deepcopy(model).eval()
     options = [
         EvalOption("eager, inference_mode (reference)", plain),
         EvalOption("eager, no_grad instead of inference_mode", plain, inference_mode=False),
         EvalOption("channels_last", prepare_for_inference(model, channels_last=True), channels_last=True),
         EvalOption("BN folded into conv", prepare_for_inference(model, fuse_bn=True)),
-        EvalOption(FUSED_OPTION, prepare_for_inference(model, channels_last=True, fuse_bn=True), channels_last=True),
-        EvalOption("official upsampling (nn.Upsample scale_factor)", with_upsample(plain, "scale_factor")),
+        fused_option(model),
+        official_option(plain),
     ]
     if use_compile:
         options.append(EvalOption("torch.compile (default mode)", torch.compile(plain)))
-        fused = prepare_for_inference(model, channels_last=True, fuse_bn=True)
-        options.append(EvalOption(COMPILED_OPTION, torch.compile(fused, options={"freezing": True}),
-                                  channels_last=True))
+        options.append(compiled_option(model))
     return options
 
 

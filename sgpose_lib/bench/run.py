@@ -9,6 +9,8 @@ sample), then re-renders `<out>/bench_<device>.md` from the whole JSON (`render`
 - `ops=True`: torch.profiler's top ops of an SG train step (`ops`);
 - `shared_load=True`: the `cpu` profile's train step alone and beside a busy process, under
   OpenMP wait settings (`shared_load`; CPU only);
+- `roofline=True`: the eval paths' time and rate against a GEMM's, baseline and SG of the
+  preset (`roofline`);
 - `train_settings=True`: whole training epochs of the `cpu` profile's runs under each training
   setting against the profile's own, alternating rounds (`train_settings`; CPU only).
 Timing (`timing`): warm-up, then `repeats` timed calls, wall-clock, medians; on CPU the report
@@ -28,6 +30,7 @@ from .data import bench_data
 from .main import bench_main
 from .ops import bench_ops
 from .render import write_report
+from .roofline import bench_roofline
 from .scaling import bench_scaling
 from .shared_load import bench_shared_load, shared_load_config
 from .train_settings import bench_train_settings
@@ -36,12 +39,14 @@ from .timing import cpu_name, load_average
 
 def run_bench(model: str, input_size: tuple[int, int], device: str, batch: int, out: str, repeats: int,
               scaling: bool = False, threads: int = 0, compile: bool = True, data: bool = True,
-              ops: bool = False, shared_load: bool = False, train_settings: bool = False) -> dict:
+              ops: bool = False, shared_load: bool = False, train_settings: bool = False,
+              roofline: bool = False) -> dict:
     """`sgpose bench`: baseline vs SG of preset `model` at input_size = (width, height), `batch`
     images, `repeats` timed calls; writes `<out>/bench_<device>.md` and `.json` and returns the result.
 
     scaling=True runs the scaling study (figure in `<out>/figures/bench_scaling.png`), ops=True the
-    torch.profiler top ops of an SG train step, shared_load=True the shared-load case (the `cpu`
+    torch.profiler top ops of an SG train step, roofline=True the eval paths against the GEMM
+    rate (`roofline`), shared_load=True the shared-load case (the `cpu`
     profile's step, `repeats` timed steps per measurement; model, input and batch do not apply),
     train_settings=True the training settings (the `cpu` profile's runs, `repeats` rounds of
     whole epochs; model, input and batch do not apply); any of them runs instead of the main and
@@ -72,6 +77,8 @@ def run_bench(model: str, input_size: tuple[int, int], device: str, batch: int, 
         sections["scaling"] = bench_scaling(device, repeats, out_dir, log)
     if ops:
         sections["ops"] = bench_ops(model, input_size, device, batch, log=log)
+    if roofline:
+        sections["roofline"] = bench_roofline(model, input_size, device, batch, repeats, compile, log=log)
     if shared_load:
         sections["shared_load"] = bench_shared_load(shared_load_config(), repeats, log)
     if train_settings:

@@ -148,7 +148,7 @@ def cmd_bench(args) -> None:
     run_bench(args.model, args.input, args.device, args.batch, args.out, args.repeats,
               scaling=args.scaling, threads=args.threads, compile=not args.no_compile,
               data=not args.no_data, ops=args.ops, shared_load=args.shared_load,
-              train_settings=args.train_settings)
+              train_settings=args.train_settings, roofline=args.roofline)
 
 
 def cmd_robustness_perturb(args) -> None:

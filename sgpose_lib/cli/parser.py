@@ -205,6 +205,10 @@ def _add_bench(sub) -> None:
     s.add_argument("--no-data", action="store_true", help="skip the data pipeline section")
     s.add_argument("--ops", action="store_true",
                    help="only the torch.profiler top ops of an SG train step, added to the report")
+    s.add_argument("--roofline", action="store_true",
+                   help="only the roofline, added to the report: the eval paths (official, ours eager, "
+                   "ours compiled) timed beside an fp32 GEMM, their GFLOP/s and what 0.6x the official "
+                   "time would need")
     s.add_argument("--shared-load", action="store_true",
                    help="only the shared-load case, added to the report: the cpu profile's train step "
                    "alone and beside a busy process, under OpenMP wait settings (--repeats steps each; "
