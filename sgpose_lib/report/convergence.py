@@ -25,7 +25,7 @@ from .curve_plots import curve_figure
 from .curves import (CURVE_METRICS, FINAL_VALIDATIONS, CurveRun, curve_frame, curve_markdown,
                      final_row, per_epoch, read_curve, uneven_ends)
 from .machines import Trained, mixed_pairs, trained, trained_on
-from .plateaus import run_plateaus, schedule_text
+from .plateaus import run_plateaus, schedule_text, wall_times
 from .formatting import fmt_estimate
 from .stats import Estimate
 from .staging import staged
@@ -131,14 +131,8 @@ def _write(params: Mapping, runs: list[CurveRun], where: dict[str, Trained],
         for column, label, factor in metrics:
             parts.append(_metric_part(runs, track, (column, label, factor), epochs, rule,
                                       summary, curves, n_resamples, seed))
-    walls = [f"{n} {v['wall_s'] / 60:.1f} min ({v['epochs_done']} epochs, median epoch "
-             f"{v['epoch_median_s']:.0f} s)"
-             for n, v in summary["runs"].items() if v.get("wall_s")]
-    if walls:
-        parts.append("\nTraining wall time per run (epoch time summed, validation excluded; an "
-                     "epoch counts its whole wall time, also while its process was paused or "
-                     "shared the cores, and the median epoch shows the pace): "
-                     + "; ".join(walls) + ".\n")
+    parts.append(wall_times([r for t in CURVE_METRICS for r in runs if r.track == t],
+                            summary["runs"]))
     if curves.tables:
         curve_figure(curves.tables, curves.labels, f"Convergence (setting {params['setting']}, "
                      f"profile {spec['profile']}): metric per epoch and SG − baseline\n"

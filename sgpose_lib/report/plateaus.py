@@ -23,8 +23,7 @@ EARLIER_CHECKS = 3  # checks shown before the deciding one: how close to the thr
 
 def run_plateaus(runs: Sequence[CurveRun], track: str, column: str, factor: float,
                  fixed_epochs: int | None, summary_runs: dict) -> list[str]:
-    """Each run's two decisions for `column`, recorded with its epochs done, wall time (epoch
-    seconds summed) and median epoch seconds in `summary_runs`; one text per run.
+    """Each run's two decisions for `column`, recorded in `summary_runs`; one text per run.
     `fixed_epochs`: the setting's epochs of the track (drops at the paper's fractions of them),
     None where each run has its own (config.json)."""
     texts = []
@@ -37,16 +36,35 @@ def run_plateaus(runs: Sequence[CurveRun], track: str, column: str, factor: floa
                  else r.lr_steps[0] if r.lr_steps else r.done)
         p = plateau(curve, epochs)
         p["before_first_drop"] = plateau(curve[curve.index <= first], first)
-        seconds = r.table["seconds"].dropna() if "seconds" in r.table else None
-        entry = summary_runs.setdefault(r.name, {})
-        entry.setdefault("epochs_done", r.done)
-        entry.setdefault("wall_s", float(seconds.sum()) if seconds is not None else None)
-        entry.setdefault("epoch_median_s", float(seconds.median())
-                         if seconds is not None and len(seconds) else None)
-        entry[column] = p
+        summary_runs.setdefault(r.name, {})[column] = p
         texts.append(_plateau_text(r.name, p, r.done, epochs, constant=not fixed_epochs
                                    and not r.lr_steps))
     return texts
+
+
+def wall_times(runs: Sequence[CurveRun], summary_runs: dict) -> str:
+    """Each run's epochs done, wall time (its epochs' seconds summed, validation excluded) and
+    median epoch seconds, recorded in `summary_runs`; the report's paragraph on them ('' where
+    no run has epoch times). An epoch counts its whole wall time, also while its process was
+    paused or shared the cores: the median epoch shows the pace."""
+    texts = []
+    for r in runs:
+        if r.table is None:
+            continue
+        seconds = r.table["seconds"].dropna() if "seconds" in r.table else None
+        entry = summary_runs.setdefault(r.name, {})
+        entry["epochs_done"] = r.done
+        entry["wall_s"] = float(seconds.sum()) if seconds is not None else None
+        entry["epoch_median_s"] = (float(seconds.median())
+                                   if seconds is not None and len(seconds) else None)
+        if entry["wall_s"]:
+            texts.append(f"{r.name} {entry['wall_s'] / 60:.1f} min ({r.done} epochs, median "
+                         f"epoch {entry['epoch_median_s']:.0f} s)")
+    if not texts:
+        return ""
+    return ("\nTraining wall time per run (epoch time summed, validation excluded; an epoch "
+            "counts its whole wall time, also while its process was paused or shared the cores, "
+            "and the median epoch shows the pace): " + "; ".join(texts) + ".\n")
 
 
 def _plateau_text(name: str, p: Mapping, done: int, epochs: int, constant: bool) -> str:
