@@ -271,6 +271,19 @@ def test_results_section_opens_with_the_answer_and_the_claims(study, tmp_path):
             "2 of 3 seed pairs with equal schedules | **not resolved**: the gain is at most +9.3; "
             "seed pairs needed (80 % power, at the SD of these 2 pairs, 1.00, from 1 degree of "
             "freedom: a rough guide) for the paper's +0.3: ") in row
+    # COCO: the verdict is body-only AP's; the mean per-person OKS of the same pairs stands beside
+    one = {"n": 1, "mean": 1.8, "lo": None, "hi": None, "p": None, "seeds": [0], "values": [1.8]}
+    conv["curves"].update({
+        key: {"label": key, "epochs": None, "end": "198", "after": "", "early_epoch": 15,
+              "trend": "grow", "pairs": [1, 1], "early_diff": {"n": 1, "mean": 0.0},
+              "final": {"baseline": level, "sg": level, "diff": {**one, "mean": mean}}}
+        for key, mean in (("coco/val_body_AP", 1.8), ("coco/val_mean_oks", -4.1))})
+    (tmp_path / "convergence" / "summary.json").write_text(json.dumps(conv))
+    text = write_results_section(summary, out_dir=tmp_path)
+    row = next(ln for ln in text.splitlines() if ln.startswith("| SG improves COCO AP"))
+    assert ("| +1.8 (n = 1), body-only AP × 100, 198 epochs, 1 of 1 seed pairs with equal "
+            "schedules; beside it, mean per-person OKS × 100: −4.1 (n = 1) | **no test (n = 1)** |"
+            ) in row
 
 
 def test_dark_beside_sg_by_hand(study):

@@ -11,7 +11,8 @@ stats.verdict of the t-interval, with the bound (the largest effect the interval
 it is not resolved. "15 epochs" is the default study at the end of its 15-epoch schedule (the
 evaluation stage: flip test, all validation persons); "trained to the plateau" is the convergence
 pipeline, the end of each run (mean of its last 3 validations) over the pairs whose two runs
-trained the same schedule. dark_gains.py puts SG's gain beside that of the DARK decoder.
+trained the same schedule; the COCO row's verdict is that of body-only AP, with the mean
+per-person OKS of the same pairs beside it. dark_gains.py puts SG's gain beside DARK's.
 """
 from __future__ import annotations
 
@@ -162,6 +163,9 @@ def build_claims(summary: Mapping, robust: Mapping, attention: Mapping,
     base2, sg2 = t2["HRNet-W32, pretrain Y"]["AP"], t2["SG-HRNet (Our), pretrain Y"]["AP"]
     mpii_plateau, mpii_what = plateau("mpii/val_Mean")
     coco_plateau, coco_what = plateau("coco/val_body_AP")
+    oks, _ = plateau("coco/val_mean_oks")   # the other COCO metric, beside: the two may disagree
+    if oks is not None:
+        coco_what += f"; beside it, mean per-person OKS × 100: {_cell(oks, '')}"
     return [
         Claim("SG improves MPII PCKh@0.5 (Table 1)",
               f"Mean {base1} → {sg1} ({sg1 - base1:+.1f}); single runs",
