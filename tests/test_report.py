@@ -272,11 +272,11 @@ def test_results_section_opens_with_the_answer_and_the_claims(study, tmp_path):
             "seed pairs needed (80 % power, at the SD of these 2 pairs, 1.00, from 1 degree of "
             "freedom: a rough guide) for the paper's +0.3: ") in row
     # COCO: the verdict is body-only AP's; the mean per-person OKS of the same pairs stands beside
-    one = {"n": 1, "mean": 1.8, "lo": None, "hi": None, "p": None, "seeds": [0], "values": [1.8]}
+    one = {"n": 1, "lo": None, "hi": None, "p": None, "seeds": [0]}
     conv["curves"].update({
         key: {"label": key, "epochs": None, "end": "198", "after": "", "early_epoch": 15,
               "trend": "grow", "pairs": [1, 1], "early_diff": {"n": 1, "mean": 0.0},
-              "final": {"baseline": level, "sg": level, "diff": {**one, "mean": mean}}}
+              "final": {"baseline": level, "sg": level, "diff": {**one, "mean": mean, "values": [mean]}}}
         for key, mean in (("coco/val_body_AP", 1.8), ("coco/val_mean_oks", -4.1))})
     (tmp_path / "convergence" / "summary.json").write_text(json.dumps(conv))
     text = write_results_section(summary, out_dir=tmp_path)
