@@ -11,12 +11,15 @@ export DVC_NO_ANALYTICS := 1
 # uv installs the lock in seconds where pip takes minutes (same files: every hash is checked).
 # The torch CPU wheel lies in pip's find-links folder (PIP_FIND_LINKS or pip's config), which uv
 # does not read: it is passed on. Should uv fail (e.g. no index it can reach), pip installs.
+# --compile-bytecode writes every package's .pyc once, at install (pip does so by default, uv
+# does not): without them each new interpreter compiles torch, sympy, DVC... from source, ~5 s
+# per process, and where PYTHONDONTWRITEBYTECODE is set it never stops paying that.
 UV_VERSION := 0.13.9
 FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(shell $(PY) -m pip config get global.find-links 2>/dev/null))
 
 $(BIN)/.installed: pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q uv==$(UV_VERSION) && $(BIN)/uv pip install -q -p $(BIN)/python --require-hashes \
+	$(BIN)/pip install -q uv==$(UV_VERSION) && $(BIN)/uv pip install -q -p $(BIN)/python --require-hashes --compile-bytecode \
 	  $(addprefix --find-links ,$(FIND_LINKS)) -r $(LOCK) \
 	  || { echo "uv failed: installing with pip"; $(BIN)/pip install --require-hashes -r $(LOCK); }
 	$(BIN)/pip install -q --no-deps -e .
