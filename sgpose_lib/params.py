@@ -5,8 +5,9 @@ list of keys they can set (with each key's comment in config.py as its descripti
 run; `read_yaml` reads any of the project's params files (params.yaml, convergence/params.yaml,
 ablations/params.yaml) with one error format: file, line and column of a YAML syntax error or of
 a key repeated in one mapping (YAML would silently keep the last). `check_runs` and
-`read_ablation_runs` check the study's and the ablations' run matrices; `check_run_parameters`
-checks the parameters of one training run before anything else loads (the train notebook).
+`read_ablation_runs` check the study's and the ablations' run matrices, `check_train_pairs` the
+study's `train_pairs` (the runs that train side by side); `check_run_parameters` checks the
+parameters of one training run before anything else loads (the train notebook).
 """
 from __future__ import annotations
 
@@ -127,23 +128,72 @@ def check_runs(params: dict, path: str | Path) -> dict[str, dict]:
             config_of(params, path, **checked[name])
         except ConfigError as e:
             raise ConfigError(f"{where}: {e}") from None
+    if "train_pairs" in params:
+        check_train_pairs(params, path, checked)
     return checked
+
+
+def check_train_pairs(params: dict, path: str | Path,
+                      runs: dict[str, dict]) -> dict[str, tuple[str, str]]:
+    """The study's `train_pairs` (pair name -> {a: run, b: run}: dvc.yaml trains the two runs of
+    each pair side by side) as pair name -> (a, b); ConfigError naming the file and the key
+    unless every run of `runs` is in exactly one pair."""
+    pairs = params.get("train_pairs") or {}
+    if not isinstance(pairs, dict):
+        raise ConfigError(f"{path}: train_pairs: expected a mapping of pair names to "
+                          "{a: run, b: run}")
+    checked, seen = {}, {}
+    for name, entry in pairs.items():
+        entry = check_entry(entry, f"{path}: train_pairs.{name}", {"a": str, "b": str})
+        for side in ("a", "b"):
+            run, where = entry[side], f"{path}: train_pairs.{name}.{side}"
+            if run not in runs:
+                raise ConfigError(f"{where}: {run!r} is not a run of `runs`")
+            if run in seen:
+                raise ConfigError(f"{where}: {run!r} is already in train_pairs.{seen[run]}: "
+                                  "each run trains in one pair")
+            seen[run] = name
+        checked[name] = (entry["a"], entry["b"])
+    alone = [run for run in runs if run not in seen]
+    if alone:
+        raise ConfigError(f"{path}: train_pairs: runs {alone} are in no pair; dvc.yaml trains "
+                          "the runs pair by pair, so add each to one (a: run, b: run)")
+    return checked
+
+
+def train_stage(run: str, params_file: str | Path = "params.yaml") -> str:
+    """The dvc.yaml stage that trains the study's `run`: train@<the train_pairs entry holding it>;
+    ConfigError when no entry holds it."""
+    pairs = read_params(params_file).get("train_pairs") or {}
+    for name, entry in pairs.items():
+        if isinstance(entry, dict) and run in entry.values():
+            return f"train@{name}"
+    raise ConfigError(f"{params_file}: run {run!r} is in no train_pairs entry")
 
 
 def check_run_parameters(params_file: str | Path, profile: str, track: str, variant: str,
                          radius, seed, convergence_run: str = "",
-                         convergence_params: str | Path = "convergence/params.yaml") -> Config:
+                         convergence_params: str | Path = "convergence/params.yaml",
+                         threads: int = 0) -> Config:
     """The Config of one training run from the train notebook's parameters, checked before
     torch loads: params.yaml with its run matrix (check_runs), then the convergence run of
     `convergence_params` (when `convergence_run` names one) or the run's own profile, track,
-    variant, radius and seed. ConfigError naming the file or parameter and the key."""
+    variant, radius and seed; `threads` > 0 replaces the profile's train.threads (the study's
+    side-by-side pairs train with 1 each). ConfigError naming the file or parameter and the key."""
     params = read_params(params_file)
     check_runs(params, params_file)
+    if not isinstance(threads, int) or threads < 0:
+        raise ConfigError(f"threads: {threads!r} must be an integer >= 0 (0: the profile's "
+                          "train.threads)")
     if convergence_run:
         from .engine.convergence_runs import read_params as read_convergence, run_config
-        return run_config(read_convergence(convergence_params), convergence_run, params_file)
-    return config_of(params, params_file, profile, track=track, variant=variant, radius=radius,
-                     seed=seed)
+        cfg = run_config(read_convergence(convergence_params), convergence_run, params_file)
+    else:
+        cfg = config_of(params, params_file, profile, track=track, variant=variant,
+                        radius=radius, seed=seed)
+    if threads:
+        cfg.train.threads = threads
+    return cfg
 
 
 def read_ablation_runs(path: str | Path = "ablations/params.yaml") -> dict[str, dict]:

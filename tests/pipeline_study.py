@@ -32,6 +32,9 @@ SMOKE_RUNS = """runs:
   mpii_sg_r5_s0: {track: mpii, variant: sg, radius: 5, seed: 0}
   coco_baseline_s0: {track: coco, variant: baseline, radius: 5, seed: 0}
   coco_sg_r5_s0: {track: coco, variant: sg, radius: 5, seed: 0}
+train_pairs:
+  mpii_s0: {a: mpii_baseline_s0, b: mpii_sg_r5_s0}
+  coco_s0: {a: coco_baseline_s0, b: coco_sg_r5_s0}
 """
 
 
@@ -116,7 +119,7 @@ def interrupted_repro(dst: Path, env: dict, scratch: Path) -> Interrupted:
 
 def copy_project(dst: Path, env: dict) -> None:
     """The project's files (tracked or not ignored) copied into `dst` as a git repo of their own,
-    its params.yaml set to the smoke profile and the four SMOKE_RUNS: the state of a fresh clone
+    its params.yaml set to the smoke profile and the four SMOKE_RUNS in two train_pairs: the state of a fresh clone
     whose user chose the smoke profile."""
     files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
                            cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()

@@ -309,6 +309,35 @@ def test_train_settings_section_at_tiny_size(prepared, tmp_path):
         bench_train_settings(1, profile="smoke", prepared=tmp_path / "nothing")
 
 
+def test_side_by_side_section_at_tiny_size(prepared, tmp_path):
+    """The smoke profile's baseline and SG run (32 samples), one after the other and side by side
+    (one thread each), in fresh processes: the pair's rates from each run's steady img/s (the
+    harmonic combination one after the other, the sum side by side), their ratio, and the table."""
+    from sgpose_lib.bench.side_by_side import _pair_jobs, bench_side_by_side
+    jobs = _pair_jobs("mpii", ["train.threads=1"], 2, 32, "smoke", prepared)
+    assert [(len(j["config"]["model"]["sgm_sites"]) > 0, j["config"]["train"]["threads"])
+            for j in jobs] == [(False, 1), (True, 1)]
+    logged: list[str] = []
+    res = bench_side_by_side(1, epochs=2, log=logged.append, tracks=("mpii",), limit_train=32,
+                             profile="smoke", prepared=prepared)
+    row = res["tracks"]["mpii"]["rounds"][0]
+    assert len(logged) == 1 and "ratio" in row, (logged, row)
+    after = [row["one_after_the_other"][v]["steady_img_s"] for v in ("baseline", "sg")]
+    side = [row["side_by_side"][v]["steady_img_s"] for v in ("baseline", "sg")]
+    assert row["pair_img_s"]["one_after_the_other"] == pytest.approx(
+        1 / (0.5 / after[0] + 0.5 / after[1]))
+    assert row["pair_img_s"]["side_by_side"] == pytest.approx(side[0] + side[1])
+    assert row["ratio"] == pytest.approx((side[0] + side[1]) * (0.5 / after[0] + 0.5 / after[1]))
+    walls = [row[w][v]["wall_s"] for w in ("one_after_the_other", "side_by_side")
+             for v in ("baseline", "sg")]
+    assert row["wall_ratio"] == pytest.approx((walls[0] + walls[1]) / max(walls[2:]))
+    assert res["tracks"]["mpii"]["ratio"]["median"] == row["ratio"]
+    md, _ = write_report(tmp_path, "cpu", {"side_by_side": res})
+    text = md.read_text()
+    assert "## Side by side: the `smoke` profile's pair of runs" in text
+    assert f"| 1 | {after[0]:.1f}, {after[1]:.1f} (" in text and f"| {row['ratio']:.2f}x |" in text
+
+
 def test_engine_bench_dry_run_at_tiny_size(prepared, tmp_path):
     """The GPU check's engine section on CPU at tiny size: whole epochs through engine.train (data
     included), one row per setting with each epoch's img/s, the SG / baseline line, the fused

@@ -102,6 +102,7 @@ def project(prepared, tmp_path_factory) -> Path:
     smoke["data"].update(root=str(prepared), image_root=str(ROOT / "data" / "embedded"))
     smoke["train"].update(epochs=1, threads=1)
     params["runs"] = RUNS
+    params["train_pairs"] = {"mpii_s0": {"a": "mpii_baseline_s0", "b": "mpii_sg_r5_s0"}}
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for name, run in RUNS.items():
         cfg = load_config("smoke", proj / "params.yaml", **run)

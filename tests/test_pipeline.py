@@ -91,8 +91,8 @@ def test_dvc_repro_smoke_end_to_end(study, tmp_path):
     stale = {line.strip().rstrip(":") for line in status.splitlines()
              if line and not line.startswith(("\t", " "))}
     (dst / "params.yaml").write_text(params)
-    assert "train@mpii_sg_r5_s0" in stale
-    assert not {s for s in stale if s.startswith("train@") and s != "train@mpii_sg_r5_s0"}
+    assert "train@mpii_s0" in stale      # the pair that trains mpii_sg_r5_s0 (train_pairs)
+    assert not {s for s in stale if s.startswith("train@") and s != "train@mpii_s0"}
 
     # DVC's own tools: metrics of every run and the study summary, per-epoch plots, experiments
     shown = json.loads(sh(["dvc", "metrics", "show", "--json"], dst, env))
@@ -106,7 +106,7 @@ def test_dvc_repro_smoke_end_to_end(study, tmp_path):
     # stage as the target) leaves its results in the workspace: last, in this test's own copy
     out = sh(["dvc", "exp", "run", "-S", "runs.mpii_sg_r5_s0.radius=3", "--name", "radius3",
               "evaluate@mpii_sg_r5_s0"], dst, env)
-    assert "Running stage 'train@mpii_sg_r5_s0'" in out and "Running stage 'report'" not in out
+    assert "Running stage 'train@mpii_s0'" in out and "Running stage 'report'" not in out
     exps = sh(["dvc", "exp", "show", "--json"], dst, env)
     assert "radius3" in exps and "runs/mpii_sg_r5_s0/eval/metrics.json" in exps
     cfg = json.loads((dst / "runs" / "mpii_sg_r5_s0" / "train" / "config.json").read_text())

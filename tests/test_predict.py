@@ -234,8 +234,8 @@ def test_notebook_on_a_fresh_clone_says_what_to_run(notebook, tmp_path):
     hint = [line for cell in outputs for o in cell if o.get("name") == "stdout"
             for line in "".join(o["text"]).splitlines()]
     assert hint == ["No trained checkpoint runs/mpii_sg_r5_s0/train/last.pt yet: run `make "
-                    "repro` (the whole study) or `dvc repro train@mpii_baseline_s0 "
-                    "train@mpii_sg_r5_s0` (the runs these maps need) first; meanwhile the "
+                    "repro` (the whole study) or `dvc repro train@mpii_s0` (the runs these "
+                    "maps need) first; meanwhile the "
                     "committed figure reports/figures/attention/attention_maps.png is shown "
                     "below."]
     assert any("image/png" in o.get("data", {}) for cell in outputs for o in cell)

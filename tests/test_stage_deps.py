@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # run notebooks/train.ipynb).
 EVALUATE = ("sgpose_lib.engine.evaluate", "sgpose_lib.engine.checkpoint_io")
 STAGES = {
-    ("dvc.yaml", "train"): ("notebooks/train.ipynb",),
+    ("dvc.yaml", "train"): ("notebooks/train.ipynb", "sgpose_lib.engine.train_pair"),
     ("dvc.yaml", "evaluate"): EVALUATE,
     ("ablations/dvc.yaml", "train"): ("sgpose_lib.params", "sgpose_lib.engine.train"),
     ("ablations/dvc.yaml", "evaluate"): EVALUATE,

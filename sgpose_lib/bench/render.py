@@ -1,7 +1,8 @@
 """The bench report: `<out>/bench_<device>.json` (every sample) and `<out>/bench_<device>.md`.
 
 The Markdown is always re-rendered from the whole JSON, whose top-level keys are the sections
-(`main`, `data`, `scaling`, `ops`, `shared_load`, `train_settings`, `roofline`); a run that measures some
+(`main`, `data`, `scaling`, `ops`, `shared_load`, `train_settings`, `side_by_side`,
+`roofline`); a run that measures some
 sections merges them into the existing JSON and keeps the others. Times are shown in ms per image
 (`render_sections.ms`: 1 decimal from 10 ms, else 3 significant digits), memory in MiB (2**20
 bytes), multiply-adds in G (1e9). The sections other than `main` are rendered in render_sections.py.
@@ -16,7 +17,8 @@ from ..errors import ConfigError
 from .main import COMPILED_OPTION, FUSED_OPTION, upsampling_verdict
 from .models import VARIANT_TITLES, VARIANTS
 from .render_sections import (data_lines, ms, ops_lines, roofline_lines, scaling_lines,
-                              settings_line, shared_load_lines, train_settings_lines)
+                              settings_line, shared_load_lines, side_by_side_lines,
+                              train_settings_lines)
 from .timing import MIB, paired_ratio
 
 TRAIN_STEP_NOTE = (
@@ -25,7 +27,8 @@ TRAIN_STEP_NOTE = (
     "Dynamic Weight Averaging), the finite-loss check, backward, Adam, and the .item() reads of the "
     "logged losses, as in training; earlier reports timed the step without the DWA bookkeeping and "
     "the .item() reads.")
-SECTIONS = ("main", "data", "scaling", "ops", "shared_load", "train_settings", "roofline")
+SECTIONS = ("main", "data", "scaling", "ops", "shared_load", "train_settings", "side_by_side",
+            "roofline")
 
 
 def _mib(b: float) -> str:
@@ -55,6 +58,8 @@ def render_markdown(result: dict) -> str:
         lines += shared_load_lines(result["shared_load"])
     if result.get("train_settings"):
         lines += train_settings_lines(result["train_settings"])
+    if result.get("side_by_side"):
+        lines += side_by_side_lines(result["side_by_side"])
     if result.get("roofline"):
         lines += roofline_lines(result["roofline"])
     return "\n".join(lines)

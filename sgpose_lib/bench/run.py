@@ -12,7 +12,9 @@ sample), then re-renders `<out>/bench_<device>.md` from the whole JSON (`render`
 - `roofline=True`: the eval paths' time and rate against a GEMM's, baseline and SG of the
   preset (`roofline`);
 - `train_settings=True`: whole training epochs of the `cpu` profile's runs under each training
-  setting against the profile's own, alternating rounds (`train_settings`; CPU only).
+  setting against the profile's own, alternating rounds (`train_settings`; CPU only);
+- `side_by_side=True`: the profile's pair of runs one after the other (its threads) against side
+  by side (one thread each), alternating rounds (`side_by_side`; CPU only).
 Timing (`timing`): warm-up, then `repeats` timed calls, wall-clock, medians; on CPU the report
 gives the CPU share of the timed calls: below ~0.9, other processes took the cores and the times
 are inflated. The GPU modes (bf16, channels_last, torch.compile) are in `cuda_modes`.
@@ -33,6 +35,7 @@ from .render import write_report
 from .roofline import bench_roofline
 from .scaling import bench_scaling
 from .shared_load import bench_shared_load, shared_load_config
+from .side_by_side import bench_side_by_side
 from .train_settings import bench_train_settings
 from .timing import cpu_name, load_average
 
@@ -40,7 +43,7 @@ from .timing import cpu_name, load_average
 def run_bench(model: str, input_size: tuple[int, int], device: str, batch: int, out: str, repeats: int,
               scaling: bool = False, threads: int = 0, compile: bool = True, data: bool = True,
               ops: bool = False, shared_load: bool = False, train_settings: bool = False,
-              roofline: bool = False) -> dict:
+              roofline: bool = False, side_by_side: bool = False, limit_train: int = 0) -> dict:
     """`sgpose bench`: baseline vs SG of preset `model` at input_size = (width, height), `batch`
     images, `repeats` timed calls; writes `<out>/bench_<device>.md` and `.json` and returns the result.
 
@@ -49,7 +52,9 @@ def run_bench(model: str, input_size: tuple[int, int], device: str, batch: int, 
     rate (`roofline`), shared_load=True the shared-load case (the `cpu`
     profile's step, `repeats` timed steps per measurement; model, input and batch do not apply),
     train_settings=True the training settings (the `cpu` profile's runs, `repeats` rounds of
-    whole epochs; model, input and batch do not apply); any of them runs instead of the main and
+    whole epochs; model, input and batch do not apply), side_by_side=True the pair of runs one
+    after the other vs side by side (`repeats` rounds; both on the first `limit_train` samples of
+    each track, 0 = all); any of them runs instead of the main and
     data sections and is merged into the existing report.
     threads > 0 sets torch.set_num_threads; compile=False skips torch.compile; data=False skips
     the data section."""
@@ -60,8 +65,9 @@ def run_bench(model: str, input_size: tuple[int, int], device: str, batch: int, 
         raise ConfigError("--batch and --repeats must be > 0")
     if shared_load and device != "cpu":
         raise ConfigError("--shared-load: the shared-load case runs on the CPU (--device cpu)")
-    if train_settings and device != "cpu":
-        raise ConfigError("--train-settings: the cpu profile's runs train on the CPU (--device cpu)")
+    if (train_settings or side_by_side) and device != "cpu":
+        flag = "--train-settings" if train_settings else "--side-by-side"
+        raise ConfigError(f"{flag}: the cpu profile's runs train on the CPU (--device cpu)")
     if threads > 0:
         torch.set_num_threads(threads)
     out_dir = Path(out)
@@ -82,7 +88,10 @@ def run_bench(model: str, input_size: tuple[int, int], device: str, batch: int, 
     if shared_load:
         sections["shared_load"] = bench_shared_load(shared_load_config(), repeats, log)
     if train_settings:
-        sections["train_settings"] = bench_train_settings(repeats, log=log)
+        sections["train_settings"] = bench_train_settings(repeats, log=log,
+                                                          limit_train=limit_train)
+    if side_by_side:
+        sections["side_by_side"] = bench_side_by_side(repeats, log=log, limit_train=limit_train)
     if not sections:
         sections["main"] = bench_main(model, input_size, device, batch, repeats, compile, log)
         sections["data"] = (bench_data(device, repeats, log) if data else

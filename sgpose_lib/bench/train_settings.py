@@ -41,12 +41,12 @@ TRACKS = ("mpii", "coco")
 
 
 def run_config(track: str, overrides: list[str], limit_train: int = 0, profile: str = "cpu",
-               prepared: Path | None = None):
-    """The `profile`'s SG run of `track` with `overrides`, no validation, on the embedded data as
-    prepared in `prepared` (default: the study's data/prepared); its first `limit_train` training
-    samples (0 = all)."""
+               prepared: Path | None = None, variant: str = "sg"):
+    """The `profile`'s `variant` run of `track` with `overrides`, no validation, on the embedded
+    data as prepared in `prepared` (default: the study's data/prepared); its first `limit_train`
+    training samples (0 = all)."""
     root = project_root()
-    cfg = load_config(profile, root / "params.yaml", track=track, variant="sg")
+    cfg = load_config(profile, root / "params.yaml", track=track, variant=variant)
     cfg.data.root = str(prepared or root / "data" / "prepared")
     cfg.data.image_root = str(root / "data" / "embedded")
     if not (Path(cfg.data.root) / f"{track}_train.json").is_file():

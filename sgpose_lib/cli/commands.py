@@ -47,6 +47,11 @@ def cmd_train(args) -> None:
     _print_train_result(out, result)
 
 
+def cmd_train_pair(args) -> None:
+    from ..engine.train_pair import train_pair
+    print(json.dumps(train_pair(args.pair, args.profile, args.params)))
+
+
 def _print_train_result(out, result: dict) -> None:
     """The result of `train` as one line of strict JSON (no best yet, as without validation: null)."""
     from ..engine.checkpoint_io import json_safe
@@ -148,7 +153,8 @@ def cmd_bench(args) -> None:
     run_bench(args.model, args.input, args.device, args.batch, args.out, args.repeats,
               scaling=args.scaling, threads=args.threads, compile=not args.no_compile,
               data=not args.no_data, ops=args.ops, shared_load=args.shared_load,
-              train_settings=args.train_settings, roofline=args.roofline)
+              train_settings=args.train_settings, roofline=args.roofline,
+              side_by_side=args.side_by_side, limit_train=args.limit_train)
 
 
 def cmd_robustness_perturb(args) -> None:

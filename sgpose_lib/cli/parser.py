@@ -13,7 +13,7 @@ from .commands import (DEFAULT_EMBEDDED, DEFAULT_PREPARED, cmd_ablations, cmd_an
                         cmd_attention_stats, cmd_baselines, cmd_bench, cmd_config,
                         cmd_convergence_report, cmd_convergence_train, cmd_evaluate, cmd_info,
                         cmd_predict, cmd_prepare, cmd_report, cmd_robustness_evaluate,
-                        cmd_robustness_perturb, cmd_train)
+                        cmd_robustness_perturb, cmd_train, cmd_train_pair)
 
 
 def _add_run_choice(s: argparse.ArgumentParser) -> None:
@@ -85,6 +85,18 @@ def _add_train(sub) -> None:
                         "a damaged last.pt too)")
     s.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
     s.set_defaults(func=cmd_train)
+
+    s = command(sub, "train-pair", "train the two runs of a train_pairs entry side by side",
+                description=(
+        "Train the two runs of PAIR (an entry of --params `train_pairs`: a and b, runs of `runs`) "
+        "side by side, one torch thread each, each by the train notebook into "
+        "runs/<run>/train (dvc.yaml's train stage; resumable). Both go on to their end when "
+        "one fails; the command then fails naming it."))
+    s.add_argument("pair", help="a key of --params `train_pairs`, e.g. mpii_s0")
+    s.add_argument("--params", default="params.yaml", help="the study's parameter file")
+    s.add_argument("--profile", default=None,
+                   help="profile of --params (default: its top-level `profile` key)")
+    s.set_defaults(func=cmd_train_pair)
 
     s = command(sub, "config", "print every settable config key with its current value",
                  description="Print every key of the configuration (dotted, e.g. data.train_ann) "
@@ -217,6 +229,14 @@ def _add_bench(sub) -> None:
                    help="only the training settings, added to the report: whole epochs of the cpu "
                    "profile's SG runs on both tracks under each setting against the profile's own, "
                    "in --repeats alternating rounds (--model, --input, --batch do not apply)")
+    s.add_argument("--side-by-side", action="store_true",
+                   help="only the side-by-side case, added to the report: the cpu profile's baseline "
+                   "and SG run trained one after the other (its threads) against side by side (one "
+                   "thread each, as `sgpose train-pair`), whole epochs on both tracks, in --repeats "
+                   "alternating rounds (--model, --input, --batch do not apply)")
+    s.add_argument("--limit-train", type=non_negative_int, default=0,
+                   help="--train-settings and --side-by-side: train on the first N samples of each "
+                   "track (0: all)")
     s.add_argument("--out", default="reports",
                    help="folder for bench_<device>.md and .json (and figures/)")
     s.set_defaults(func=cmd_bench)

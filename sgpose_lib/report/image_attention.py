@@ -21,6 +21,7 @@ from ..analysis.attention_stats import sgm_map_sites
 from ..engine.predict import KPT_THR
 from ..errors import ConfigError
 from ..layouts import LAYOUTS
+from ..params import train_stage
 from .attention_maps import _display_joints, _draw_maps, _draw_skeleton, attention_figure, \
     last_checkpoint
 from .canvas import plt, save_figure
@@ -158,12 +159,12 @@ def image_attention_figure(checkpoint, image, box=None, baseline_checkpoint=None
 def missing_checkpoint_hint(runs_dir, sg_run: str, baseline_run: str | None = None,
                             committed: str | Path = COMMITTED_FIGURE) -> str:
     """'' when the SG run has a checkpoint; else one line: what to run first (`make repro`, or
-    the DVC stages that train the runs) and, when it exists, the committed figure shown
-    meanwhile."""
+    the DVC stages that train the runs, from params.yaml's train_pairs) and, when it exists, the
+    committed figure shown meanwhile."""
     checkpoint = last_checkpoint(Path(runs_dir) / sg_run)
     if checkpoint.is_file():
         return ""
-    stages = " ".join(f"train@{run}" for run in (baseline_run, sg_run) if run)
+    stages = " ".join(dict.fromkeys(train_stage(run) for run in (baseline_run, sg_run) if run))
     shown = (f"; meanwhile the committed figure {committed} is shown below"
              if Path(committed).is_file() else "")
     return (f"No trained checkpoint {checkpoint} yet: run `make repro` (the whole study) or "
