@@ -129,35 +129,32 @@ def check_runs(params: dict, path: str | Path) -> dict[str, dict]:
         except ConfigError as e:
             raise ConfigError(f"{where}: {e}") from None
     if "train_pairs" in params:
-        check_train_pairs(params, path, checked)
+        check_train_pairs(params["train_pairs"], f"{path}: train_pairs", checked)
     return checked
 
 
-def check_train_pairs(params: dict, path: str | Path,
-                      runs: dict[str, dict]) -> dict[str, tuple[str, str]]:
-    """The study's `train_pairs` (pair name -> {a: run, b: run}: dvc.yaml trains the two runs of
-    each pair side by side) as pair name -> (a, b); ConfigError naming the file and the key
-    unless every run of `runs` is in exactly one pair."""
-    pairs = params.get("train_pairs") or {}
+def check_train_pairs(pairs, where: str, runs: dict) -> dict[str, tuple[str, str]]:
+    """The pairs of runs that train side by side (pair name -> {a: run, b: run}; params.yaml's
+    `train_pairs`, ablations/params.yaml's `ablation_pairs`, named `where` in messages) as pair
+    name -> (a, b); ConfigError naming the key unless every run of `runs` is in exactly one pair."""
     if not isinstance(pairs, dict):
-        raise ConfigError(f"{path}: train_pairs: expected a mapping of pair names to "
-                          "{a: run, b: run}")
+        raise ConfigError(f"{where}: expected a mapping of pair names to {{a: run, b: run}}")
     checked, seen = {}, {}
     for name, entry in pairs.items():
-        entry = check_entry(entry, f"{path}: train_pairs.{name}", {"a": str, "b": str})
+        entry = check_entry(entry, f"{where}.{name}", {"a": str, "b": str})
         for side in ("a", "b"):
-            run, where = entry[side], f"{path}: train_pairs.{name}.{side}"
+            run, key = entry[side], f"{where}.{name}.{side}"
             if run not in runs:
-                raise ConfigError(f"{where}: {run!r} is not a run of `runs`")
+                raise ConfigError(f"{key}: {run!r} is not one of the runs")
             if run in seen:
-                raise ConfigError(f"{where}: {run!r} is already in train_pairs.{seen[run]}: "
-                                  "each run trains in one pair")
+                raise ConfigError(f"{key}: {run!r} is already in {where.split(': ')[-1]}."
+                                  f"{seen[run]}: each run trains in one pair")
             seen[run] = name
         checked[name] = (entry["a"], entry["b"])
     alone = [run for run in runs if run not in seen]
     if alone:
-        raise ConfigError(f"{path}: train_pairs: runs {alone} are in no pair; dvc.yaml trains "
-                          "the runs pair by pair, so add each to one (a: run, b: run)")
+        raise ConfigError(f"{where}: runs {alone} are in no pair; the pipeline trains its runs "
+                          "pair by pair, so add each to one (a: run, b: run)")
     return checked
 
 
@@ -199,14 +196,18 @@ def check_run_parameters(params_file: str | Path, profile: str, track: str, vari
 def read_ablation_runs(path: str | Path = "ablations/params.yaml") -> dict[str, dict]:
     """The ablation matrix (`ablation_runs` of ablations/params.yaml: name -> seed and `set`, the
     `sgpose train --set` assignments, shell-quoted); ConfigError naming the file and the key for
-    an unknown or missing key or a bad value."""
-    doc = check_entry(read_yaml(path), f"{path}:", {"ablation_runs": dict})
+    an unknown or missing key or a bad value, or for `ablation_pairs` (check_train_pairs) that
+    leave a run out."""
+    doc = check_entry(read_yaml(path), f"{path}:", {"ablation_runs": dict},
+                      {"ablation_pairs": dict})
     runs = {}
     for name, entry in doc["ablation_runs"].items():
         runs[name] = check_entry(entry, f"{path}: ablation_runs.{name}", {"seed": int, "set": str})
         if runs[name]["seed"] < 0:
             raise ConfigError(f"{path}: ablation_runs.{name}.seed: {runs[name]['seed']} must "
                               "be >= 0")
+    if "ablation_pairs" in doc:
+        check_train_pairs(doc["ablation_pairs"], f"{path}: ablation_pairs", runs)
     return runs
 
 

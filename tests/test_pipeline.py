@@ -110,7 +110,7 @@ def test_dvc_repro_smoke_end_to_end(study, tmp_path):
     exps = sh(["dvc", "exp", "show", "--json"], dst, env)
     assert "radius3" in exps and "runs/mpii_sg_r5_s0/eval/metrics.json" in exps
     cfg = json.loads((dst / "runs" / "mpii_sg_r5_s0" / "train" / "config.json").read_text())
-    assert cfg["data"]["radius"] == 3
+    assert cfg["data"]["radius"] == 3 and cfg["train"]["threads"] == 1  # train-pair: 1 thread
 
 
 def test_ablation_pipeline_smoke(study, tmp_path):
@@ -121,11 +121,14 @@ def test_ablation_pipeline_smoke(study, tmp_path):
     (dst / "ablations" / "params.yaml").write_text(
         "ablation_runs:\n"
         "  sites_final_s0: {seed: 0, set: \"'model.sgm_sites=[final]'\"}\n"
-        "  dwa_off_s0: {seed: 0, set: \"'loss.dwa=\\\"off\\\"'\"}\n")
+        "  dwa_off_s0: {seed: 0, set: \"'loss.dwa=\\\"off\\\"'\"}\n"
+        "ablation_pairs:\n"
+        "  both_s0: {a: sites_final_s0, b: dwa_off_s0}\n")
     out = sh(["dvc", "repro", "ablations/dvc.yaml"], dst, env)
-    assert "train@sites_final_s0" in out and "train@dwa_off_s0" in out
+    assert "train@both_s0" in out, out
     cfg = json.loads((dst / "ablations" / "runs" / "sites_final_s0" / "train" / "config.json").read_text())
     assert cfg["model"]["sgm_sites"] == ["final"] and cfg["profile"] == "smoke"
+    assert cfg["train"]["threads"] == 1                    # side by side, one thread each
     table = (dst / "reports" / "ablations" / "ablations.md").read_text()
     summary = json.loads((dst / "reports" / "ablations" / "ablations.json").read_text())
     for name in ("sites_final", "dwa_off"):
@@ -137,7 +140,7 @@ def test_ablation_pipeline_smoke(study, tmp_path):
     # but new timings in timing.jsonl)
     train = dst / "ablations" / "runs" / "sites_final_s0" / "train"
     before = {p.name: p.read_bytes() for p in train.iterdir() if p.name != ".lock"}
-    sh(["dvc", "repro", "-f", "-s", "ablations/dvc.yaml:train@sites_final_s0"], dst, env)
+    sh(["dvc", "repro", "-f", "-s", "ablations/dvc.yaml:train@both_s0"], dst, env)
     after = {p.name: p.read_bytes() for p in train.iterdir() if p.name != ".lock"}
     assert {"last.pt", "best.pt", "log.jsonl", "epochs.csv"} <= set(before) and after == before
 

@@ -21,7 +21,8 @@ EVALUATE = ("sgpose_lib.engine.evaluate", "sgpose_lib.engine.checkpoint_io")
 STAGES = {
     ("dvc.yaml", "train"): ("notebooks/train.ipynb", "sgpose_lib.engine.train_pair"),
     ("dvc.yaml", "evaluate"): EVALUATE,
-    ("ablations/dvc.yaml", "train"): ("sgpose_lib.params", "sgpose_lib.engine.train"),
+    ("ablations/dvc.yaml", "train"): ("sgpose_lib.params", "sgpose_lib.engine.train",
+                                      "sgpose_lib.engine.train_pair"),
     ("ablations/dvc.yaml", "evaluate"): EVALUATE,
     ("convergence/dvc.yaml", "train"): ("notebooks/train.ipynb",),
 }

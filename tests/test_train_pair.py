@@ -42,7 +42,7 @@ def test_every_run_of_the_study_is_in_exactly_one_pair():
     ({"p": {"a": "r1", "b": "r2"}}, "train_pairs: runs ['r3'] are in no pair"),
     ({"p": {"a": "r1", "b": "r2"}, "q": {"a": "r2", "b": "r3"}},
      "train_pairs.q.a: 'r2' is already in train_pairs.p"),
-    ({"p": {"a": "r1", "b": "r9"}}, "train_pairs.p.b: 'r9' is not a run of `runs`"),
+    ({"p": {"a": "r1", "b": "r9"}}, "train_pairs.p.b: 'r9' is not one of the runs"),
     ({"p": {"a": "r1"}}, "train_pairs.p.b: missing"),
     (["r1", "r2"], "train_pairs: expected a mapping"),
 ])
@@ -51,7 +51,7 @@ def test_a_bad_pairing_is_named_in_one_line(pairs, message):
     params = _params(pairs)
     with pytest.raises(ConfigError, match="x.yaml: " + message.replace("[", r"\[")
                        .replace("]", r"\]").replace("(", r"\(")):
-        check_train_pairs(params, "x.yaml", params["runs"])
+        check_train_pairs(params["train_pairs"], "x.yaml: train_pairs", params["runs"])
 
 
 def test_the_notebook_thread_parameter_replaces_the_profile_threads():

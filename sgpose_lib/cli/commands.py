@@ -49,7 +49,7 @@ def cmd_train(args) -> None:
 
 def cmd_train_pair(args) -> None:
     from ..engine.train_pair import train_pair
-    print(json.dumps(train_pair(args.pair, args.profile, args.params)))
+    print(json.dumps(train_pair(args.pair, args.profile, args.params, args.ablations)))
 
 
 def _print_train_result(out, result: dict) -> None:

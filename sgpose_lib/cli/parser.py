@@ -92,8 +92,13 @@ def _add_train(sub) -> None:
         "side by side, one torch thread each, each by the train notebook into "
         "runs/<run>/train (dvc.yaml's train stage; resumable). Both go on to their end when "
         "one fails; the command then fails naming it."))
-    s.add_argument("pair", help="a key of --params `train_pairs`, e.g. mpii_s0")
+    s.add_argument("pair", help="a key of --params `train_pairs` (e.g. mpii_s0), or with "
+                   "--ablations of its `ablation_pairs` (e.g. sites_s0)")
     s.add_argument("--params", default="params.yaml", help="the study's parameter file")
+    s.add_argument("--ablations", default=None, metavar="ABLATION_PARAMS",
+                   help="the ablations' parameter file (ablations/params.yaml): PAIR is one of "
+                   "its ablation_pairs, each run trained by `sgpose train` into "
+                   "ablations/runs/<run>/train")
     s.add_argument("--profile", default=None,
                    help="profile of --params (default: its top-level `profile` key)")
     s.set_defaults(func=cmd_train_pair)

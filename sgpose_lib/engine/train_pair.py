@@ -1,5 +1,6 @@
 """`sgpose train-pair PAIR`: the two runs of one `train_pairs` entry of params.yaml, trained side
-by side (dvc.yaml's train stage).
+by side (dvc.yaml's train stage); with `--ablations`, of one `ablation_pairs` entry of
+ablations/params.yaml, each by `sgpose train` (ablations/dvc.yaml's train stage).
 
 Each run is the study's train notebook, executed by papermill into `runs/<run>/train/train.ipynb`
 with the run's track, variant, radius and seed from `runs` and one torch thread (`-p threads 1`).
@@ -14,6 +15,7 @@ prints is prefixed with `[<run>] `.
 """
 from __future__ import annotations
 
+import shlex
 import signal
 import subprocess
 import sys
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..errors import ConfigError, TrainingError
-from ..params import check_runs, read_params
+from ..params import check_runs, read_ablation_runs, read_params, read_yaml
 
 PAIR_THREADS = 1  # torch threads of each run of a pair
 
@@ -77,27 +79,46 @@ def run_side_by_side(commands: dict[str, list[str]],
     return codes
 
 
-def train_pair(pair: str, profile: str | None = None,
-               params_file: str | Path = "params.yaml") -> dict[str, int]:
-    """Train the two runs of train_pairs[`pair`] side by side (see the module's docstring);
-    TrainingError naming the runs that failed. ConfigError for an unknown pair or a bad matrix."""
+def ablation_command(run: str, entry: dict, threads: int = PAIR_THREADS) -> list[str]:
+    """The `sgpose train` command that trains the ablation `run` (an entry of ablation_runs: seed
+    and `set`, shell-quoted `--set` assignments on the `sg` variant at r = 5) into
+    ablations/runs/<run>/train with `threads` torch threads, resuming a finished run unchanged."""
+    return [sys.executable, "-m", "sgpose_lib.cli", "train", "--track", "mpii", "--variant", "sg",
+            "--radius", "5", "--seed", str(entry["seed"]),
+            "--set", *shlex.split(entry["set"]), f"train.threads={threads}",
+            "--out", f"ablations/runs/{run}/train", "--resume", "--restart", "--quiet"]
+
+
+def train_pair(pair: str, profile: str | None = None, params_file: str | Path = "params.yaml",
+               ablation_params: str | Path | None = None) -> dict[str, int]:
+    """Train the two runs of train_pairs[`pair`] of `params_file` side by side (see the module's
+    docstring), or, with `ablation_params` (ablations/params.yaml), of its ablation_pairs[`pair`]
+    (each by `sgpose train`, as ablations/dvc.yaml's train stage); TrainingError naming the
+    runs that failed. ConfigError for an unknown pair or a bad matrix."""
     params = read_params(params_file)
     runs = check_runs(params, params_file)  # also every run in exactly one pair
-    if "train_pairs" not in params:
-        raise ConfigError(f"{params_file}: no train_pairs section (dvc.yaml trains the runs of "
-                          "`runs` pair by pair)")
-    pairs = {name: (e["a"], e["b"]) for name, e in params["train_pairs"].items()}
-    if pair not in pairs:
-        raise ConfigError(f"{pair!r} is not one of the train_pairs of {params_file}: "
-                          f"{sorted(pairs)}")
+    if ablation_params:
+        runs = read_ablation_runs(ablation_params)
+        key, doc = "ablation_pairs", read_yaml(ablation_params)
+    else:
+        key, doc = "train_pairs", params
+    if key not in doc:
+        raise ConfigError(f"{ablation_params or params_file}: no {key} section (the pipeline "
+                          "trains its runs pair by pair)")
+    if pair not in doc[key]:
+        raise ConfigError(f"{pair!r} is not one of the {key} of {ablation_params or params_file}: "
+                          f"{sorted(doc[key])}")
     profile = profile or params.get("profile", "cpu")
     commands = {}
-    for run in pairs[pair]:
-        Path("runs", run, "train").mkdir(parents=True, exist_ok=True)
-        commands[run] = notebook_command(run, runs[run], profile, params_file)
+    for run in (doc[key][pair]["a"], doc[key][pair]["b"]):
+        if ablation_params:
+            commands[run] = ablation_command(run, runs[run])
+        else:
+            Path("runs", run, "train").mkdir(parents=True, exist_ok=True)
+            commands[run] = notebook_command(run, runs[run], profile, params_file)
     codes = run_side_by_side(commands)
     failed = [f"{run} (exit {code})" for run, code in codes.items() if code]
     if failed:
-        raise TrainingError(f"train_pairs.{pair}: {', '.join(failed)} failed (its lines above, "
+        raise TrainingError(f"{key}.{pair}: {', '.join(failed)} failed (its lines above, "
                             f"prefixed with its name); `dvc repro` resumes from the last epoch")
     return codes
