@@ -86,6 +86,19 @@ def test_defaults_do_not_name_committed_outputs(path):
                 f"{path.name}: parameter {name} = {value!r} writes into committed reports/"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_papermill_reads_every_parameter(path):
+    """papermill's own reading of the parameters cell (`papermill --help-notebook`, and the
+    check that warns "Passed unknown parameter") finds each of its assignments: a comment it
+    cannot parse (one holding `=`, say) would drop the parameter from its list."""
+    translators = pytest.importorskip("papermill.translators")
+    nbformat = pytest.importorskip("nbformat")
+    nb = nbformat.reads(path.read_text(), as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    found = [p.name for p in translators.PythonTranslator.inspect(cell)]
+    assert found == list(_parameters(json.loads(path.read_text()))), path.name
+
+
 # ------------------------------------------------------------------------ smoke executions
 @pytest.fixture(scope="module")
 def project(prepared, tmp_path_factory) -> Path:

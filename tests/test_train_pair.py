@@ -115,3 +115,26 @@ def test_train_pair_fails_naming_the_run_that_failed_after_both_ended(tmp_path, 
     assert (tmp_path / "runs" / "mpii_sg_r5_s2" / "train").is_dir()
     missing = run_cli_here(["train-pair", "mpii_s9"], cwd=tmp_path)
     assert missing.returncode == 2 and "'mpii_s9' is not one of the train_pairs" in missing.stderr
+
+
+def test_ablation_pairs_train_each_run_by_sgpose_train_on_one_thread(tmp_path):
+    from sgpose_lib.params import read_ablation_runs
+    path = ROOT / "ablations" / "params.yaml"
+    runs = read_ablation_runs(path)
+    pairs = yaml.safe_load(path.read_text())["ablation_pairs"]
+    assert sorted(r for e in pairs.values() for r in e.values()) == sorted(runs)
+    for entry in pairs.values():      # the two runs of a pair share their seed
+        assert runs[entry["a"]]["seed"] == runs[entry["b"]]["seed"]
+    argv = tp.ablation_command("dwa_off_s1", runs["dwa_off_s1"])
+    assert argv[1:4] == ["-m", "sgpose_lib.cli", "train"]
+    assert argv[argv.index("--seed") + 1] == "1"
+    sets = argv[argv.index("--set") + 1:argv.index("--out")]
+    assert sets == ['loss.dwa="off"', "train.threads=1"]   # the shell quoting undone
+    assert argv[argv.index("--out") + 1:] == ["ablations/runs/dwa_off_s1/train", "--resume",
+                                              "--restart", "--quiet"]
+    bad = tmp_path / "ablations.yaml"
+    bad.write_text("ablation_runs:\n  a_s0: {seed: 0, set: x=1}\n  b_s0: {seed: 0, set: x=2}\n"
+                   "ablation_pairs:\n  p: {a: a_s0, b: a_s0}\n")
+    with pytest.raises(ConfigError, match=r"ablation_pairs.p.b: 'a_s0' is already in "
+                                          r"ablation_pairs.p"):
+        read_ablation_runs(bad)
