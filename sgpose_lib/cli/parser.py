@@ -98,7 +98,8 @@ def _add_train(sub) -> None:
     s.add_argument("--ablations", default=None, metavar="ABLATION_PARAMS",
                    help="the ablations' parameter file (ablations/params.yaml): PAIR is one of "
                    "its ablation_pairs, each run trained by `sgpose train` into "
-                   "ablations/runs/<run>/train")
+                   "ablations/runs/<run>/train (default: none: PAIR is one of --params "
+                   "train_pairs)")
     s.add_argument("--profile", default=None,
                    help="profile of --params (default: its top-level `profile` key)")
     s.set_defaults(func=cmd_train_pair)
