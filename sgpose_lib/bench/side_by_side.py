@@ -15,12 +15,11 @@ A round measures both ways on each track, the profile's own first.
 """
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 from typing import Callable
 
 from .train_settings import TRACKS, run_config
-from .timing import load_average, settings
+from .timing import load_average, ratio_summary, settings
 from .workers import run_worker, run_workers_together
 
 WORKER = "sgpose_lib.bench.train_settings"
@@ -30,13 +29,8 @@ SIDE_THREADS = 1
 
 def _pair_jobs(track: str, threads: list[str], epochs: int, limit_train: int, profile: str,
                prepared: Path | None) -> list[dict]:
-    return [{"config": run_config(track, threads, limit_train, profile, prepared, variant).to_dict(),
-             "epochs": epochs} for variant in PAIR]
-
-
-def _ratio(values: list[float]) -> dict | None:
-    return ({"median": statistics.median(values), "min": min(values), "max": max(values),
-             "n": len(values)} if values else None)
+    return [{"config": run_config(track, threads, limit_train, profile, prepared,
+                                  variant).to_dict(), "epochs": epochs} for variant in PAIR]
 
 
 def bench_side_by_side(rounds: int, epochs: int = 3, log: Callable[[str], None] = print,
@@ -58,12 +52,14 @@ def bench_side_by_side(rounds: int, epochs: int = 3, log: Callable[[str], None] 
                      _pair_jobs(track, [], epochs, limit_train, profile, prepared)]
             side = run_workers_together(WORKER, _pair_jobs(
                 track, [f"train.threads={SIDE_THREADS}"], epochs, limit_train, profile, prepared))
-            row = {"one_after_the_other": dict(zip(PAIR, after)), "side_by_side": dict(zip(PAIR, side))}
+            row = {"one_after_the_other": dict(zip(PAIR, after)),
+                   "side_by_side": dict(zip(PAIR, side))}
             if all("steady_img_s" in m for m in after + side):
                 a, s = [m["steady_img_s"] for m in after], [m["steady_img_s"] for m in side]
                 row["pair_img_s"] = {"one_after_the_other": 2 / sum(1 / v for v in a),
                                      "side_by_side": sum(s)}
-                row["ratio"] = row["pair_img_s"]["side_by_side"] / row["pair_img_s"]["one_after_the_other"]
+                rates = row["pair_img_s"]
+                row["ratio"] = rates["side_by_side"] / rates["one_after_the_other"]
                 row["wall_ratio"] = sum(m["wall_s"] for m in after) / max(m["wall_s"] for m in side)
                 log(f"round {r + 1}, {track}: one after the other {a[0]:.1f} + {a[1]:.1f} img/s, "
                     f"side by side {s[0]:.1f} + {s[1]:.1f}: {row['ratio']:.2f}x "
@@ -73,7 +69,7 @@ def bench_side_by_side(rounds: int, epochs: int = 3, log: Callable[[str], None] 
                     + "; ".join(m["error"] for m in after + side if "error" in m))
             res["tracks"][track]["rounds"].append(row)
     for t in res["tracks"].values():
-        t["ratio"] = _ratio([row["ratio"] for row in t["rounds"] if "ratio" in row])
-        t["wall_ratio"] = _ratio([row["wall_ratio"] for row in t["rounds"] if "wall_ratio" in row])
+        for key in ("ratio", "wall_ratio"):
+            t[key] = ratio_summary([row[key] for row in t["rounds"] if key in row])
     res["settings"]["load_end"] = load_average()
     return res

@@ -79,6 +79,15 @@ def paired_ratio(num: list[float], den: list[float]) -> tuple[float, list[float]
     return statistics.median(ratios), [min(ratios), max(ratios)]
 
 
+def ratio_summary(ratios: list[float]) -> dict | None:
+    """{"median", "min", "max", "n"} of per-round ratios (as the bench reports store them), or
+    None without any."""
+    if not ratios:
+        return None
+    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios),
+            "n": len(ratios)}
+
+
 # ----------------------------------------------------------------------------------------- memory
 def _rss_bytes() -> int | None:
     """Current resident set size of this process (Linux /proc), or None."""

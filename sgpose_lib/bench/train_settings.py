@@ -17,7 +17,6 @@ prints one JSON line with the run's epochs.
 from __future__ import annotations
 
 import json
-import statistics
 import sys
 from pathlib import Path
 from typing import Callable
@@ -26,7 +25,7 @@ from ..config import config_from_dict
 from ..errors import ConfigError
 from ..params import apply_overrides, load_config, project_root
 from .engine_epochs import bench_engine_setting
-from .timing import load_average, settings
+from .timing import load_average, ratio_summary, settings
 from .workers import run_worker
 
 REFERENCE = "the profile's own"
@@ -87,8 +86,7 @@ def bench_train_settings(rounds: int, epochs: int = 2, log: Callable[[str], None
             ratios = [a["steady_img_s"] / b["steady_img_s"] for a, b in zip(row["rounds"], ref)
                       if "steady_img_s" in a and "steady_img_s" in b]
             if ratios:
-                row["ratio"] = {"median": statistics.median(ratios), "min": min(ratios),
-                                "max": max(ratios), "n": len(ratios)}
+                row["ratio"] = ratio_summary(ratios)
     res["settings"]["load_end"] = load_average()
     return res
 
