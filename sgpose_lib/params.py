@@ -5,9 +5,9 @@ list of keys they can set (with each key's comment in config.py as its descripti
 run; `read_yaml` reads any of the project's params files (params.yaml, convergence/params.yaml,
 ablations/params.yaml) with one error format: file, line and column of a YAML syntax error or of
 a key repeated in one mapping (YAML would silently keep the last). `check_runs` and
-`read_ablation_runs` check the study's and the ablations' run matrices, `check_train_pairs` the
-study's `train_pairs` (the runs that train side by side); `check_run_parameters` checks the
-parameters of one training run before anything else loads (the train notebook).
+`read_ablation_runs` check the study's and the ablations' run matrices, `check_train_pairs` their
+pairs (`train_pairs`, `ablation_pairs`: the runs that train side by side), which
+`study_matrix` and `ablation_matrix` return with the runs.
 """
 from __future__ import annotations
 
@@ -116,7 +116,17 @@ RUN_KEYS = {"track": str, "variant": str, "radius": float, "seed": int}  # an en
 def check_runs(params: dict, path: str | Path) -> dict[str, dict]:
     """The study matrix (`runs` of params.yaml: name -> track, variant, radius, seed), each entry
     checked as the Config it makes; ConfigError naming the file and the key (e.g.
-    `params.yaml: runs.mpii_sg_r5_s0.radius: 'abc' is not a valid float`)."""
+    `params.yaml: runs.mpii_sg_r5_s0.radius: 'abc' is not a valid float`), also for
+    `train_pairs` that leave a run out (study_matrix)."""
+    return study_matrix(params, path)[0]
+
+
+Pairs = dict[str, tuple[str, str]]  # pair name -> (run a, run b): the runs that train side by side
+
+
+def study_matrix(params: dict, path: str | Path) -> tuple[dict[str, dict], Pairs]:
+    """(runs, pairs) of params.yaml: `check_runs`' runs and its `train_pairs` checked by
+    check_train_pairs (pair name -> (a, b); empty where the file has no train_pairs)."""
     runs = params.get("runs") or {}
     if not isinstance(runs, dict):
         raise ConfigError(f"{path}: runs: expected a mapping of run names to entries")
@@ -128,12 +138,13 @@ def check_runs(params: dict, path: str | Path) -> dict[str, dict]:
             config_of(params, path, **checked[name])
         except ConfigError as e:
             raise ConfigError(f"{where}: {e}") from None
+    pairs = {}
     if "train_pairs" in params:
-        check_train_pairs(params["train_pairs"], f"{path}: train_pairs", checked)
-    return checked
+        pairs = check_train_pairs(params["train_pairs"], f"{path}: train_pairs", checked)
+    return checked, pairs
 
 
-def check_train_pairs(pairs, where: str, runs: dict) -> dict[str, tuple[str, str]]:
+def check_train_pairs(pairs, where: str, runs: dict) -> Pairs:
     """The pairs of runs that train side by side (pair name -> {a: run, b: run}; params.yaml's
     `train_pairs`, ablations/params.yaml's `ablation_pairs`, named `where` in messages) as pair
     name -> (a, b); ConfigError naming the key unless every run of `runs` is in exactly one pair."""
@@ -161,36 +172,11 @@ def check_train_pairs(pairs, where: str, runs: dict) -> dict[str, tuple[str, str
 def train_stage(run: str, params_file: str | Path = "params.yaml") -> str:
     """The dvc.yaml stage that trains the study's `run`: train@<the train_pairs entry holding it>;
     ConfigError when no entry holds it."""
-    pairs = read_params(params_file).get("train_pairs") or {}
-    for name, entry in pairs.items():
-        if isinstance(entry, dict) and run in entry.values():
+    _, pairs = study_matrix(read_params(params_file), params_file)
+    for name, members in pairs.items():
+        if run in members:
             return f"train@{name}"
     raise ConfigError(f"{params_file}: run {run!r} is in no train_pairs entry")
-
-
-def check_run_parameters(params_file: str | Path, profile: str, track: str, variant: str,
-                         radius, seed, convergence_run: str = "",
-                         convergence_params: str | Path = "convergence/params.yaml",
-                         threads: int = 0) -> Config:
-    """The Config of one training run from the train notebook's parameters, checked before
-    torch loads: params.yaml with its run matrix (check_runs), then the convergence run of
-    `convergence_params` (when `convergence_run` names one) or the run's own profile, track,
-    variant, radius and seed; `threads` > 0 replaces the profile's train.threads (the study's
-    side-by-side pairs train with 1 each). ConfigError naming the file or parameter and the key."""
-    params = read_params(params_file)
-    check_runs(params, params_file)
-    if not isinstance(threads, int) or threads < 0:
-        raise ConfigError(f"threads: {threads!r} must be an integer >= 0 (0: the profile's "
-                          "train.threads)")
-    if convergence_run:
-        from .engine.convergence_runs import read_params as read_convergence, run_config
-        cfg = run_config(read_convergence(convergence_params), convergence_run, params_file)
-    else:
-        cfg = config_of(params, params_file, profile, track=track, variant=variant,
-                        radius=radius, seed=seed)
-    if threads:
-        cfg.train.threads = threads
-    return cfg
 
 
 def read_ablation_runs(path: str | Path = "ablations/params.yaml") -> dict[str, dict]:
@@ -198,6 +184,12 @@ def read_ablation_runs(path: str | Path = "ablations/params.yaml") -> dict[str, 
     `sgpose train --set` assignments, shell-quoted); ConfigError naming the file and the key for
     an unknown or missing key or a bad value, or for `ablation_pairs` (check_train_pairs) that
     leave a run out."""
+    return ablation_matrix(path)[0]
+
+
+def ablation_matrix(path: str | Path = "ablations/params.yaml") -> tuple[dict[str, dict], Pairs]:
+    """(runs, pairs) of ablations/params.yaml: `read_ablation_runs`' runs and its
+    `ablation_pairs` (pair name -> (a, b); empty where the file has none)."""
     doc = check_entry(read_yaml(path), f"{path}:", {"ablation_runs": dict},
                       {"ablation_pairs": dict})
     runs = {}
@@ -206,9 +198,10 @@ def read_ablation_runs(path: str | Path = "ablations/params.yaml") -> dict[str, 
         if runs[name]["seed"] < 0:
             raise ConfigError(f"{path}: ablation_runs.{name}.seed: {runs[name]['seed']} must "
                               "be >= 0")
+    pairs = {}
     if "ablation_pairs" in doc:
-        check_train_pairs(doc["ablation_pairs"], f"{path}: ablation_pairs", runs)
-    return runs
+        pairs = check_train_pairs(doc["ablation_pairs"], f"{path}: ablation_pairs", runs)
+    return runs, pairs
 
 
 def project_root(start: str | Path | None = None) -> Path:

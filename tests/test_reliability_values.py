@@ -209,7 +209,7 @@ def test_train_notebook_checks_its_parameters_before_torch_loads(tmp_path, in_ma
 
 
 def test_notebook_parameter_check_passes_a_good_run():
-    from sgpose_lib.params import check_run_parameters
+    from sgpose_lib.engine.run_parameters import check_run_parameters
     cfg = check_run_parameters(PARAMS, "smoke", "coco", "sg", 3, 2)
     assert (cfg.data.track, cfg.data.radius, cfg.train.seed) == ("coco", 3.0, 2)
     cfg = check_run_parameters(PARAMS, "smoke", "mpii", "sg", 5, 0, "mpii_sg_r5_s1",

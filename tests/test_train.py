@@ -15,6 +15,7 @@ import torch.multiprocessing as mp
 from sgpose_lib.engine import step as step_module
 from sgpose_lib.engine import train as train_module
 from sgpose_lib.engine.checkpoint_io import load_checkpoint
+from sgpose_lib.engine.runtime import dispatch_folder
 from sgpose_lib.errors import TrainingError
 from sgpose_lib.engine.train import lr_at, train
 
@@ -286,7 +287,7 @@ def test_compile_wraps_the_stepping_module_and_keeps_the_cache(smoke_cfg, monkey
     model = torch.nn.Linear(2, 2)
     net = train_module._stepping_module(model, cfg, train_module.Dist(), torch.device("cpu"))
     assert net is model and seen == {"net": model, "mode": "reduce-overhead"}
-    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "cache")
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "cache" / dispatch_folder())
 
 
 def test_cli_train_prints_strict_json_without_validation(smoke_params, tmp_path):

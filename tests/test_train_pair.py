@@ -14,7 +14,8 @@ import yaml
 from cli_helpers import run_cli_here
 from sgpose_lib.engine import train_pair as tp
 from sgpose_lib.errors import ConfigError
-from sgpose_lib.params import check_run_parameters, check_runs, read_params, train_stage
+from sgpose_lib.engine.run_parameters import check_run_parameters
+from sgpose_lib.params import check_runs, read_params, train_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params.yaml"

@@ -119,7 +119,7 @@ def cmd_evaluate(args) -> None:
 
 
 def cmd_predict(args) -> None:
-    from ..engine.predict import predict_to_folder
+    from ..report.image_attention import predict_to_folder
     print(json.dumps(predict_to_folder(args.images, args.checkpoint, args.out, box=args.box,
                                        kpt_thr=args.kpt_thr, fused=not args.no_fuse), indent=2))
 

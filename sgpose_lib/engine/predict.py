@@ -9,12 +9,11 @@ and `inference.predict`), with the checkpoint's track (joint layout), input size
 
 Outputs are in image pixels: keypoints (N, K, 2) (x, y), 0-based; scores (N, K), the heatmap
 peaks; for SG models the sigmoid of each SGM map (N, S, h, w) in heatmap pixels of the crop.
-`predict_to_folder` writes them as `keypoints.json` (COCO results format, image_id = file name)
-and one PNG per image (report/image_attention.py draws it).
+`coco_keypoint_results` lays them out as COCO results (image_id = file name), which
+`sgpose predict` writes with one PNG per image (report/image_attention.py, `predict_to_folder`).
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Sequence
@@ -31,8 +30,7 @@ from ..errors import ConfigError, DataError
 from ..geometry import box_to_center_scale
 from ..layouts import LAYOUTS
 from ..metrics import rescore
-from .checkpoint_io import atomic_write_text, folder_lock, json_safe
-from .inference import load_checkpoint_model, predict
+from .inference import predict
 
 Box = tuple[float, float, float, float]  # (x, y, w, h) image pixels, x and y of the top-left corner
 KEYPOINTS_FILE = "keypoints.json"
@@ -169,40 +167,3 @@ def image_names(paths: Sequence[str | Path]) -> list[str]:
                               "figures are named after the file, so give each a distinct name")
         seen[stem] = str(path)
     return [Path(p).name for p in paths]
-
-
-def predict_to_folder(images: Sequence[str | Path], checkpoint: str | Path,
-                      out_dir: str | Path, box=None, kpt_thr: float = KPT_THR,
-                      fused: bool = True, flip: bool | None = None) -> dict:
-    """Run `checkpoint` on `images` (one person `box` "x,y,w,h" or (x, y, w, h) in image pixels
-    for every image; default the whole image) and write into `out_dir` (a folder, locked while
-    in use): keypoints.json (COCO results, image_id = file name) and <file stem>.png per image
-    (the skeleton of joints scoring >= `kpt_thr` and, for SG models, the four SGM maps).
-    Inputs are checked first (box, file names, images, then the checkpoint): nothing is written
-    when one is wrong. Returns a summary: checkpoint, track, input size (w, h), flip test, files."""
-    from ..report.canvas import save_figure
-    from ..report.image_attention import plot_prediction, prediction_title
-    if not 0.0 <= kpt_thr <= 1.0:
-        raise ConfigError(f"kpt_thr {kpt_thr:g}: a keypoint score threshold in [0, 1]")
-    box = parse_box(box)
-    names = image_names(images)
-    sizes = image_sizes(images, box)
-    model, cfg, device = load_checkpoint_model(checkpoint, fused=fused)
-    flip = cfg.eval.flip_test if flip is None else bool(flip)
-    pred, dataset = predict_images(model, cfg, device, images, box, flip, sizes)
-    results = coco_keypoint_results(names, pred, cfg.eval.in_vis_thre)
-    files = []
-    with folder_lock(out_dir) as out:
-        atomic_write_text(out / KEYPOINTS_FILE, json.dumps(json_safe(results)) + "\n")
-        for i, (path, name) in enumerate(zip(images, names)):
-            image = read_image(path)
-            fig = plot_prediction(image[:, :, ::-1], np.reshape(results[i]["keypoints"], (-1, 3)),
-                                  dataset.boxes[i], dataset.crop(i, image),
-                                  pred["seg"][i] if "seg" in pred else None, cfg, kpt_thr,
-                                  prediction_title(name, checkpoint, cfg, flip))
-            png = save_figure(fig, out / f"{Path(name).stem}.png", 100)
-            files.append({"image": str(path), "png": str(png), "score": results[i]["score"]})
-    w, h = cfg.data.input_size
-    return {"checkpoint": str(checkpoint), "track": cfg.data.track, "input_size": [w, h],
-            "flip_test": flip, "sgm_maps": "seg" in pred, "keypoints": str(out / KEYPOINTS_FILE),
-            "images": files}

@@ -2,7 +2,8 @@
 
 `Dist` describes the process group (world size 1 without torchrun); only rank 0 writes files.
 `compile_cache` points torch.compile's on-disk kernel cache at a folder that outlives /tmp, so a
-second run of the same model and shapes reuses the compiled kernels instead of compiling again.
+second run of the same model and shapes reuses the compiled kernels instead of compiling again;
+one folder per CPU dispatch (numerics.py), whose kernels another dispatch must not load.
 """
 from __future__ import annotations
 
@@ -24,12 +25,27 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def dispatch_folder() -> str:
+    """The name of this process's CPU dispatch, e.g. "aten-avx2_onednn-avx2" under the AVX2 pin,
+    "aten-avx512_onednn-native" without it: ATen's kernel level (inductor generates its C++
+    for it) and oneDNN's instruction-set cap (the frozen weights are packed for it)."""
+    onednn = os.environ.get("ONEDNN_MAX_CPU_ISA") or "native"
+    return f"aten-{torch.backends.cpu.get_cpu_capability()}_onednn-{onednn}".lower()
+
+
 def compile_cache() -> Path:
-    """The folder of torch.compile's kernel and graph caches: $TORCHINDUCTOR_CACHE_DIR when set,
-    else ~/.cache/sgpose/inductor (set in the environment for the compiler to read)."""
-    folder = os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR",
-                                   str(Path.home() / ".cache" / "sgpose" / "inductor"))
-    return Path(folder)
+    """The folder of torch.compile's kernel and graph caches, set as $TORCHINDUCTOR_CACHE_DIR for
+    the compiler to read: the subfolder `dispatch_folder()` of $TORCHINDUCTOR_CACHE_DIR when set,
+    else of ~/.cache/sgpose/inductor. Keyed by the dispatch because torch's cache is not: kernels
+    compiled under the AVX2 pin abort a native AVX-512 process (heap corruption), and kernels
+    compiled natively give NaN under the pin (torch 2.13, AMD EPYC). Calling it again returns the
+    same folder."""
+    name = dispatch_folder()
+    base = Path(os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+                or Path.home() / ".cache" / "sgpose" / "inductor")
+    folder = base if base.name == name else base / name
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
+    return folder
 
 
 @dataclass

@@ -6,11 +6,13 @@ Each run is the study's train notebook, executed by papermill into `runs/<run>/t
 with the run's track, variant, radius and seed from `runs` and one torch thread (`-p threads 1`).
 On a 2-core machine two one-thread runs side by side train more images per second than one
 two-thread run after the other: each small convolution of the `cpu` profile's HRNet keeps one core
-busy without the two threads' synchronisation (`sgpose bench --side-by-side`). One thread also
-fixes each run's summation order, so a run gives the same bits whatever runs beside it.
+busy without the two threads' synchronisation (`sgpose bench --side-by-side`). The thread count
+is part of a run's numerics (it orders the convolutions' sums): each run's config records
+train.threads = 1.
 
-Both runs go on to their end when one fails (a finished epoch is never lost; `dvc repro` resumes
-the other from its last.pt); the command then fails naming the runs that failed. Every line a run
+Both runs go on to their end when one fails (a finished epoch is never lost); the command then
+fails naming the runs that failed, and `dvc repro` runs the pair again: the finished run finds
+its last epoch done, the failed one resumes from its last.pt. Every line a run
 prints is prefixed with `[<run>] `.
 """
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..errors import ConfigError, TrainingError
-from ..params import check_runs, read_ablation_runs, read_params, read_yaml
+from ..params import ablation_matrix, read_params, study_matrix
 
 PAIR_THREADS = 1  # torch threads of each run of a pair
 
@@ -96,21 +98,19 @@ def train_pair(pair: str, profile: str | None = None, params_file: str | Path = 
     (each by `sgpose train`, as ablations/dvc.yaml's train stage); TrainingError naming the
     runs that failed. ConfigError for an unknown pair or a bad matrix."""
     params = read_params(params_file)
-    runs = check_runs(params, params_file)  # also every run in exactly one pair
     if ablation_params:
-        runs = read_ablation_runs(ablation_params)
-        key, doc = "ablation_pairs", read_yaml(ablation_params)
+        key, source = "ablation_pairs", ablation_params
+        runs, pairs = ablation_matrix(ablation_params)
     else:
-        key, doc = "train_pairs", params
-    if key not in doc:
-        raise ConfigError(f"{ablation_params or params_file}: no {key} section (the pipeline "
-                          "trains its runs pair by pair)")
-    if pair not in doc[key]:
-        raise ConfigError(f"{pair!r} is not one of the {key} of {ablation_params or params_file}: "
-                          f"{sorted(doc[key])}")
+        key, source = "train_pairs", params_file
+        runs, pairs = study_matrix(params, params_file)
+    if not pairs:
+        raise ConfigError(f"{source}: no {key} section (the pipeline trains its runs pair by pair)")
+    if pair not in pairs:
+        raise ConfigError(f"{pair!r} is not one of the {key} of {source}: {sorted(pairs)}")
     profile = profile or params.get("profile", "cpu")
     commands = {}
-    for run in (doc[key][pair]["a"], doc[key][pair]["b"]):
+    for run in pairs[pair]:
         if ablation_params:
             commands[run] = ablation_command(run, runs[run])
         else:

@@ -3,13 +3,16 @@
 `plot_prediction` draws one image: the predicted skeleton over the whole image (with the person
 box), and for SG models the sigmoid of each SGM map (stage2, stage3, stage4, final) over the
 network's input crop, with the drawing helpers of attention_maps.py. `image_attention_figure` runs
-a checkpoint on an image file (engine/predict.py) and draws it. `attention_view` is the notebook's
+a checkpoint on an image file (engine/predict.py) and draws it; `predict_to_folder` (`sgpose
+predict`) does so for many images, writing the PNGs and the keypoints as COCO results. `attention_view` is the notebook's
 one call: a validation figure, an image figure, or, where the SG run has no checkpoint yet (a fresh
 clone), a one-line hint naming what to run and the committed figure to show meanwhile.
 """
 from __future__ import annotations
 
+import json
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +21,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from ..analysis.attention_stats import sgm_map_sites
-from ..engine.predict import KPT_THR
+from ..engine.checkpoint_io import atomic_write_text, folder_lock, json_safe
+from ..engine.inference import load_checkpoint_model
+from ..engine.predict import (KEYPOINTS_FILE, KPT_THR, coco_keypoint_results, image_names,
+                              image_sizes, parse_box, predict_images, read_image)
 from ..errors import ConfigError
 from ..layouts import LAYOUTS
 from ..params import train_stage
@@ -132,8 +138,6 @@ def image_attention_figure(checkpoint, image, box=None, baseline_checkpoint=None
     `image` with the person `box` "x,y,w,h" or (x, y, w, h) in image pixels (default: the whole
     image) and draw `plot_prediction`; with `baseline_checkpoint` (same track), its skeleton
     too. Saved to `out_png` if given; returns the figure."""
-    from ..engine.inference import load_checkpoint_model
-    from ..engine.predict import parse_box, predict_images, read_image
     box = parse_box(box)
     model, cfg, device = load_checkpoint_model(checkpoint, fused=False)
     pred, images = predict_images(model, cfg, device, [image], box)
@@ -206,3 +210,38 @@ def attention_view(runs_dir="runs", baseline_run: str | None = "mpii_baseline_s0
         indices = [int(indices)]
     return AttentionView(figure=attention_figure(runs_dir, baseline_run or None, sg_run,
                                                  n_images, indices, out_png or None))
+
+
+def predict_to_folder(images: Sequence[str | Path], checkpoint: str | Path,
+                      out_dir: str | Path, box=None, kpt_thr: float = KPT_THR,
+                      fused: bool = True, flip: bool | None = None) -> dict:
+    """Run `checkpoint` on `images` (one person `box` "x,y,w,h" or (x, y, w, h) in image pixels
+    for every image; default the whole image) and write into `out_dir` (a folder, locked while
+    in use): keypoints.json (COCO results, image_id = file name) and <file stem>.png per image
+    (the skeleton of joints scoring >= `kpt_thr` and, for SG models, the four SGM maps).
+    Inputs are checked first (box, file names, images, then the checkpoint): nothing is written
+    when one is wrong. Returns a summary: checkpoint, track, input size (w, h), flip test, files."""
+    if not 0.0 <= kpt_thr <= 1.0:
+        raise ConfigError(f"kpt_thr {kpt_thr:g}: a keypoint score threshold in [0, 1]")
+    box = parse_box(box)
+    names = image_names(images)
+    sizes = image_sizes(images, box)
+    model, cfg, device = load_checkpoint_model(checkpoint, fused=fused)
+    flip = cfg.eval.flip_test if flip is None else bool(flip)
+    pred, dataset = predict_images(model, cfg, device, images, box, flip, sizes)
+    results = coco_keypoint_results(names, pred, cfg.eval.in_vis_thre)
+    files = []
+    with folder_lock(out_dir) as out:
+        atomic_write_text(out / KEYPOINTS_FILE, json.dumps(json_safe(results)) + "\n")
+        for i, (path, name) in enumerate(zip(images, names)):
+            image = read_image(path)
+            fig = plot_prediction(image[:, :, ::-1], np.reshape(results[i]["keypoints"], (-1, 3)),
+                                  dataset.boxes[i], dataset.crop(i, image),
+                                  pred["seg"][i] if "seg" in pred else None, cfg, kpt_thr,
+                                  prediction_title(name, checkpoint, cfg, flip))
+            png = save_figure(fig, out / f"{Path(name).stem}.png", 100)
+            files.append({"image": str(path), "png": str(png), "score": results[i]["score"]})
+    w, h = cfg.data.input_size
+    return {"checkpoint": str(checkpoint), "track": cfg.data.track, "input_size": [w, h],
+            "flip_test": flip, "sgm_maps": "seg" in pred, "keypoints": str(out / KEYPOINTS_FILE),
+            "images": files}
