@@ -283,6 +283,26 @@ def test_shared_load_section_at_tiny_size(tmp_path):
     assert "100 %" in text
 
 
+def test_shared_load_of_a_side_by_side_pair_sums_its_two_processes(tmp_path):
+    """together=2: two workers at once per measurement (as `sgpose train-pair` runs the study),
+    the group's img/s the sum of theirs, shares against the pair's own idle default; the report
+    gets its own table beside the single process's."""
+    cfg = Config()
+    cfg.model.preset, cfg.model.sgm_sites, cfg.data.track = "hrnet_tiny", SGM_SITES, "coco"
+    cfg.data.image_size, cfg.train.batch_size, cfg.train.threads = (64, 64), 2, 1
+    res = bench_shared_load(cfg, 2, log=lambda _: None, waits={"default": {}}, together=2)
+    assert res["settings"]["together"] == 2
+    for run in res["runs"]["default"].values():
+        assert "error" not in run, run
+        assert len(run["workers"]) == 2 and all(w["threads"] == 1 for w in run["workers"])
+        assert run["img_per_s"] == pytest.approx(sum(w["img_per_s"] for w in run["workers"]))
+    assert res["runs"]["default"]["alone"]["share_of_idle_default"] == 1.0
+    md, _ = write_report(tmp_path, "cpu", {"shared_load_pair": res})
+    text = md.read_text()
+    assert "## Shared load: 2 train steps side by side, as `sgpose train-pair` runs the study" in text
+    assert "(1 torch thread;" in text and "img/s is their sum" in text
+
+
 def test_train_settings_section_at_tiny_size(prepared, tmp_path):
     """Whole epochs of the smoke profile's SG run (32 samples) per setting in fresh processes:
     each epoch's img/s from the run's timing.jsonl, steady = the epoch after the first, the ratio

@@ -27,8 +27,8 @@ TRAIN_STEP_NOTE = (
     "Dynamic Weight Averaging), the finite-loss check, backward, Adam, and the .item() reads of the "
     "logged losses, as in training; earlier reports timed the step without the DWA bookkeeping and "
     "the .item() reads.")
-SECTIONS = ("main", "data", "scaling", "ops", "shared_load", "train_settings", "side_by_side",
-            "roofline")
+SECTIONS = ("main", "data", "scaling", "ops", "shared_load", "shared_load_pair", "train_settings",
+            "side_by_side", "roofline")
 
 
 def _mib(b: float) -> str:
@@ -56,6 +56,8 @@ def render_markdown(result: dict) -> str:
         lines += scaling_lines(result["scaling"])
     if result.get("shared_load"):
         lines += shared_load_lines(result["shared_load"])
+    if result.get("shared_load_pair"):
+        lines += shared_load_lines(result["shared_load_pair"])
     if result.get("train_settings"):
         lines += train_settings_lines(result["train_settings"])
     if result.get("side_by_side"):

@@ -104,18 +104,25 @@ def scaling_lines(sc: dict) -> list[str]:
 
 
 def shared_load_lines(sl: dict) -> list[str]:
-    """The shared-load table: img/s alone and beside a busy process per OpenMP wait setting."""
+    """The shared-load table: img/s alone and beside a busy process per OpenMP wait setting (of
+    one process, or of `together` processes at once: a side-by-side pair)."""
     s = sl["settings"]
     h, w = s["input_hw"]
-    lines = [f"## Shared load: the `cpu` profile's train step beside another process, {s['model']} "
+    together = s.get("together", 1)
+    what = ("the `cpu` profile's train step" if together == 1 else
+            f"{together} train steps side by side, as `sgpose train-pair` runs the study")
+    lines = [f"## Shared load: {what} beside another process, {s['model']} "
              f"({s['variant']}), input {h}x{w} (height x width), batch {s['batch']}", "",
              settings_line(s), "",
-             f"The train step of training ({s['threads']} torch threads"
+             f"The train step of training ({s['threads']} torch thread{'s' if s['threads'] != 1 else ''}"
              f"{', channels_last' if s.get('channels_last') else ''}; the median of {s['steps']} steps after "
              f"{s['warmup_steps']} warm-up steps) timed alone and while one other CPU-bound process (a "
              "busy loop the bench starts and stops) runs, under OpenMP wait settings; each measurement in a "
              "fresh process, since the OpenMP runtime reads them when torch loads it. Share = img/s over the "
-             "default setting's img/s alone; CPU share as in the settings line.", "",
+             "default setting's img/s alone; CPU share as in the settings line."
+             + ("" if together == 1 else
+                f" {together} identical processes run at once: img/s is their sum, CPU share their "
+                "mean."), "",
              "| OpenMP setting | alone, img/s | share | CPU share | beside a busy process, img/s | share | "
              "CPU share |", "|---|---:|---:|---:|---:|---:|---:|"]
     for name, runs in sl["runs"].items():

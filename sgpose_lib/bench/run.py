@@ -8,7 +8,8 @@ sample), then re-renders `<out>/bench_<device>.md` from the whole JSON (`render`
 - `scaling=True`: train step time over widths x input sizes, with a log-log plot (`scaling`);
 - `ops=True`: torch.profiler's top ops of an SG train step (`ops`);
 - `shared_load=True`: the `cpu` profile's train step alone and beside a busy process, under
-  OpenMP wait settings (`shared_load`; CPU only);
+  OpenMP wait settings, and two one-thread steps side by side, as the study's pairs train
+  (`shared_load`; CPU only);
 - `roofline=True`: the eval paths' time and rate against a GEMM's, baseline and SG of the
   preset (`roofline`);
 - `train_settings=True`: whole training epochs of the `cpu` profile's runs under each training
@@ -34,7 +35,7 @@ from .ops import bench_ops
 from .render import write_report
 from .roofline import bench_roofline
 from .scaling import bench_scaling
-from .shared_load import bench_shared_load, shared_load_config
+from .shared_load import PAIR_WAITS, bench_shared_load, pair_config, shared_load_config
 from .side_by_side import bench_side_by_side
 from .train_settings import bench_train_settings
 from .timing import cpu_name, load_average
@@ -87,6 +88,8 @@ def run_bench(model: str, input_size: tuple[int, int], device: str, batch: int, 
         sections["roofline"] = bench_roofline(model, input_size, device, batch, repeats, compile, log=log)
     if shared_load:
         sections["shared_load"] = bench_shared_load(shared_load_config(), repeats, log)
+        sections["shared_load_pair"] = bench_shared_load(pair_config(), repeats, log, PAIR_WAITS,
+                                                         together=2)
     if train_settings:
         sections["train_settings"] = bench_train_settings(repeats, log=log,
                                                           limit_train=limit_train)

@@ -10,6 +10,10 @@ measurement runs in a fresh Python process, because the OpenMP runtime reads the
 once, when torch loads it. Reported: img/s (batch / median step time after two warm-up steps),
 the share of the idle default's img/s, and the CPU share of the timed steps (see `timing`).
 
+With `together` = 2 (`pair_config`: one torch thread each), two identical workers run at once, as
+`sgpose train-pair` trains the study's runs; their img/s add up, and the busy process makes three
+on the two cores.
+
 Run as a module, this file is the worker: `python -m sgpose_lib.bench.shared_load JOB_JSON`
 prints one JSON line with the measurement.
 """
@@ -28,9 +32,10 @@ import torch
 from ..config import Config, config_from_dict
 from ..params import load_config, project_root
 from ..openmp import CHOICE_VARIABLE
+from ..engine.train_pair import PAIR_THREADS
 from .models import bench_model, make_train_step
 from .timing import cpu_share, load_average, seconds, settings
-from .workers import run_worker
+from .workers import run_workers_together
 
 WAIT_KEYS = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", CHOICE_VARIABLE)  # cleared, then set as below
 WAIT_SETTINGS: dict[str, dict[str, str]] = {
@@ -44,6 +49,7 @@ WAIT_SETTINGS: dict[str, dict[str, str]] = {
 LOADS = ("alone", "busy")  # busy: beside one CPU-bound process
 BUSY_LOOP = "while True: pass"
 WARMUP_STEPS = 2
+PAIR_WAITS = {name: WAIT_SETTINGS[name] for name in ("default", "sgpose (chosen at import)")}
 
 
 def shared_load_config(params: str | Path | None = None) -> Config:
@@ -51,22 +57,30 @@ def shared_load_config(params: str | Path | None = None) -> Config:
     return load_config("cpu", params or project_root() / "params.yaml", track="coco", variant="sg")
 
 
+def pair_config(params: str | Path | None = None) -> Config:
+    """`shared_load_config` with the threads of a run of a side-by-side pair (PAIR_THREADS)."""
+    cfg = shared_load_config(params)
+    cfg.train.threads = PAIR_THREADS
+    return cfg
+
+
 def bench_shared_load(cfg: Config, steps: int, log: Callable[[str], None] = print,
-                      waits: dict[str, dict[str, str]] = WAIT_SETTINGS) -> dict:
+                      waits: dict[str, dict[str, str]] = WAIT_SETTINGS, together: int = 1) -> dict:
     """img/s of cfg's training step (model, input size, batch, threads, memory format, loss) over
     `steps` timed steps, alone and beside a busy process, under each OpenMP setting of `waits`;
-    each in a fresh process. Shares are relative to the "default" setting run alone."""
+    each in fresh processes, `together` of them at once (img/s summed over them). Shares are
+    relative to the "default" setting run alone."""
     (w, h), sgm = cfg.data.input_size, bool(cfg.model.sgm_sites)
     res: dict = {"settings": settings("cpu", model=cfg.model.preset, input_hw=[h, w],
                                       batch=cfg.train.batch_size, threads=cfg.train.threads,
                                       variant="sg" if sgm else "baseline",
                                       channels_last=cfg.train.channels_last, steps=steps,
-                                      warmup_steps=WARMUP_STEPS),
+                                      warmup_steps=WARMUP_STEPS, together=together),
                  "runs": {}}
     job = {"config": cfg.to_dict(), "steps": steps}
     for name, env in waits.items():
         for load in LOADS:
-            run = _run_worker(job, env, busy=load == "busy")
+            run = _run_workers(job, env, busy=load == "busy", together=together)
             res["runs"].setdefault(name, {})[load] = run
             log(f"shared load, {name}, {load}: " + (run["error"] if "error" in run else
                                                     f"{run['img_per_s']:.1f} img/s, CPU share {run['cpu_share']}"))
@@ -79,18 +93,27 @@ def bench_shared_load(cfg: Config, steps: int, log: Callable[[str], None] = prin
     return res
 
 
-def _run_worker(job: dict, wait_env: dict[str, str], busy: bool) -> dict:
-    """One measurement in a fresh process with the OpenMP variables `wait_env` (and none other),
-    beside a busy-loop process if `busy`; the worker's JSON, or {"error"}."""
+def _run_workers(job: dict, wait_env: dict[str, str], busy: bool, together: int) -> dict:
+    """`together` measurements at once, in fresh processes with the OpenMP variables `wait_env`
+    (and none other), beside a busy-loop process if `busy`: img/s summed, CPU share
+    the workers' mean, threads of the first, each worker's JSON under "workers"; {"error"} if one failed."""
     env = {k: v for k, v in os.environ.items() if k not in WAIT_KEYS}
     env.update(wait_env)
     spinner = subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if busy else None
     try:
-        return {**run_worker(__name__, job, env), "env": wait_env}
+        workers = run_workers_together(__name__, [job] * together, env)
     finally:
         if spinner is not None:
             spinner.terminate()
             spinner.wait()
+    failed = [w["error"] for w in workers if "error" in w]
+    if failed:
+        return {"error": failed[0], "env": wait_env}
+    if together == 1:
+        return {**workers[0], "env": wait_env}
+    return {"img_per_s": sum(w["img_per_s"] for w in workers),
+            "cpu_share": round(statistics.mean(w["cpu_share"] for w in workers), 2),
+            "threads": workers[0]["threads"], "workers": workers, "env": wait_env}
 
 
 def measure(job: dict) -> dict:

@@ -229,7 +229,8 @@ def _add_bench(sub) -> None:
                    "time would need")
     s.add_argument("--shared-load", action="store_true",
                    help="only the shared-load case, added to the report: the cpu profile's train step "
-                   "alone and beside a busy process, under OpenMP wait settings (--repeats steps each; "
+                   "alone and beside a busy process, under OpenMP wait settings, and two one-thread "
+                   "steps side by side as the study's pairs train (--repeats steps each; "
                    "--model, --input, --batch do not apply)")
     s.add_argument("--train-settings", action="store_true",
                    help="only the training settings, added to the report: whole epochs of the cpu "
