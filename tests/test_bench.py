@@ -299,7 +299,7 @@ def test_shared_load_of_a_side_by_side_pair_sums_its_two_processes(tmp_path):
     assert res["runs"]["default"]["alone"]["share_of_idle_default"] == 1.0
     md, _ = write_report(tmp_path, "cpu", {"shared_load_pair": res})
     text = md.read_text()
-    assert "## Shared load: 2 train steps side by side, as `sgpose train-pair` runs the study" in text
+    assert "## Shared load: 2 train steps side by side (as `sgpose train-pair` trains the study)" in text
     assert "(1 torch thread;" in text and "img/s is their sum" in text
 
 

@@ -110,7 +110,7 @@ def shared_load_lines(sl: dict) -> list[str]:
     h, w = s["input_hw"]
     together = s.get("together", 1)
     what = ("the `cpu` profile's train step" if together == 1 else
-            f"{together} train steps side by side, as `sgpose train-pair` runs the study")
+            f"{together} train steps side by side (as `sgpose train-pair` trains the study)")
     lines = [f"## Shared load: {what} beside another process, {s['model']} "
              f"({s['variant']}), input {h}x{w} (height x width), batch {s['batch']}", "",
              settings_line(s), "",
