@@ -53,7 +53,8 @@ def test_compile_cache_is_one_folder_per_dispatch(monkeypatch, tmp_path):
     assert compile_cache() == folder
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert compile_cache() == tmp_path / "home" / ".cache" / "sgpose" / "inductor" / dispatch_folder()
+    home_cache = tmp_path / "home" / ".cache" / "sgpose" / "inductor"
+    assert compile_cache() == home_cache / dispatch_folder()
     aten = f"aten-{torch.backends.cpu.get_cpu_capability().lower()}"
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
     assert dispatch_folder() == f"{aten}_onednn-avx2"
@@ -63,7 +64,8 @@ def test_compile_cache_is_one_folder_per_dispatch(monkeypatch, tmp_path):
 
 @pytest.mark.skipif("avx512f" not in Path("/proc/cpuinfo").read_text(errors="ignore")
                     if Path("/proc/cpuinfo").exists() else True,
-                    reason="needs a processor with AVX-512, whose native dispatch differs from the pin")
+                    reason="needs a processor with AVX-512, whose native dispatch differs from "
+                           "the pin")
 def test_kernels_compiled_natively_are_not_loaded_under_the_pin(tmp_path):
     """A native (AVX-512) evaluation, then one under the default AVX2 pin, with one cache folder:
     each compiles its own kernels and equals its eager model. Sharing the kernels, the pinned

@@ -4,9 +4,10 @@
 box), and for SG models the sigmoid of each SGM map (stage2, stage3, stage4, final) over the
 network's input crop, with the drawing helpers of attention_maps.py. `image_attention_figure` runs
 a checkpoint on an image file (engine/predict.py) and draws it; `predict_to_folder` (`sgpose
-predict`) does so for many images, writing the PNGs and the keypoints as COCO results. `attention_view` is the notebook's
-one call: a validation figure, an image figure, or, where the SG run has no checkpoint yet (a fresh
-clone), a one-line hint naming what to run and the committed figure to show meanwhile.
+predict`) does so for many images, writing the PNGs and the keypoints as COCO results.
+`attention_view` is the notebook's one call: a validation figure, an image figure, or, where the
+SG run has no checkpoint yet (a fresh clone), a one-line hint naming what to run and the
+committed figure to show meanwhile.
 """
 from __future__ import annotations
 
